@@ -1,0 +1,323 @@
+"""Datasets: IDX / npz readers, download with checksum, validation, and tf.data pipelines.
+
+Arrays stay uint8 in memory ([N, 28, 28] images, [N] labels); the pipelines gather batches from them by
+index. The training order is a pure function of (seed, step): each epoch is a stateless permutation, so
+the input position never needs checkpointing and every replica layout sees the same global batches.
+"""
+import dataclasses
+import gzip
+import os
+import zlib
+
+import numpy as np
+import tensorflow as tf
+
+from digits.errors import DigitsError
+
+IMAGE_SIZE = 28
+NUM_CLASSES = 10
+IDX_NAMES = {
+    'train_images': 'train-images-idx3-ubyte',
+    'train_labels': 'train-labels-idx1-ubyte',
+    'test_images': 't10k-images-idx3-ubyte',
+    'test_labels': 't10k-labels-idx1-ubyte',
+}
+_UNSIGNED_BYTE = 0x08  # IDX type code of every MNIST file.
+_GZIP_MAGIC = b'\x1f\x8b'
+_KERAS_BASE = 'https://storage.googleapis.com/tensorflow/tf-keras-datasets/'
+# Where each dataset is downloaded from when --data_dir is not given: Keras' own sources and file names,
+# with the published checksums (Keras checks none for Fashion-MNIST; the MD5s are Zalando's).
+SOURCES = {
+    'mnist': {
+        'mnist.npz': '731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1',
+    },
+    'fashion_mnist': {
+        'train-images-idx3-ubyte.gz': '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
+        'train-labels-idx1-ubyte.gz': '25c81989df183df01b3e8a0aad5dffbe',
+        't10k-images-idx3-ubyte.gz': 'bef4ecab320f06d8554ea6380940ec79',
+        't10k-labels-idx1-ubyte.gz': 'bb300cfdad3c16e7a12a480ee83cd310',
+    },
+}
+CACHE_SUBDIRS = {'mnist': 'datasets', 'fashion_mnist': os.path.join('datasets', 'fashion-mnist')}
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One split: uint8 images [N, 28, 28] and uint8 labels [N]."""
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self):
+        return len(self.labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class Arrays:
+    """A dataset's training and test splits."""
+    train: Split
+    test: Split
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+def load(dataset: str, data_dir: str | None = None, base_url: str = _KERAS_BASE,
+         cache_dir: str | None = None) -> Arrays:
+    """Reads `dataset` from `data_dir`, or downloads it (checksum-verified) when `data_dir` is None."""
+    if data_dir is None:
+        return download(dataset, base_url, cache_dir)
+    if not os.path.isdir(data_dir):
+        raise DigitsError(f'--data_dir ({data_dir}) is not a directory')
+    idx_paths = {key: find_idx_file(data_dir, name) for key, name in IDX_NAMES.items()}
+    if all(idx_paths.values()):
+        return read_idx_arrays(idx_paths)
+    npz_path = os.path.join(data_dir, f'{dataset}.npz')
+    if os.path.isfile(npz_path):
+        return read_npz(npz_path)
+    missing = ', '.join(f'{IDX_NAMES[k]}[.gz]' for k, p in idx_paths.items() if not p)
+    raise DigitsError(f'--data_dir ({data_dir}) has neither the four IDX files (missing: {missing}) '
+                      f'nor {dataset}.npz')
+
+
+def find_idx_file(data_dir: str, name: str) -> str | None:
+    """Returns the path of `name` or `name.gz` in data_dir, or None."""
+    for candidate in (name + '.gz', name):
+        path = os.path.join(data_dir, candidate)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def read_idx_arrays(paths: dict) -> Arrays:
+    """Reads and cross-checks the four IDX files named by IDX_NAMES' keys."""
+    arrays = {key: read_idx(path) for key, path in paths.items()}
+    splits = {}
+    for split in ('train', 'test'):
+        images, labels = arrays[f'{split}_images'], arrays[f'{split}_labels']
+        check_images(images, paths[f'{split}_images'])
+        check_labels(labels, paths[f'{split}_labels'])
+        check_counts(images, labels, paths[f'{split}_images'], paths[f'{split}_labels'])
+        splits[split] = Split(images, labels)
+    return Arrays(**splits)
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Reads one IDX file (gzip-compressed or not) into a uint8 array; raises DigitsError if malformed."""
+    raw = read_bytes(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DigitsError(f'{path}: not an IDX file (bad magic number {raw[:4].hex() or "<empty>"})')
+    if raw[2] != _UNSIGNED_BYTE:
+        raise DigitsError(f'{path}: IDX data type 0x{raw[2]:02x} is not unsigned byte (0x08)')
+    ndim = raw[3]
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise DigitsError(f'{path}: truncated IDX header ({len(raw)} bytes)')
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim))
+    expected = int(np.prod(shape, dtype=np.int64))
+    actual = len(raw) - header_size
+    if actual < expected:
+        raise DigitsError(f'{path}: truncated: header says shape {shape} ({expected} bytes), '
+                          f'file has {actual} bytes of data')
+    if actual > expected:
+        raise DigitsError(f'{path}: {actual - expected} unexpected bytes after the data of shape {shape}')
+    return np.frombuffer(raw, np.uint8, offset=header_size).reshape(shape)
+
+
+def read_bytes(path: str) -> bytes:
+    """Returns the file's bytes, decompressed if it is gzip (detected by content, not by name)."""
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read()
+        return gzip.decompress(raw) if raw[:2] == _GZIP_MAGIC else raw
+    except (OSError, EOFError, zlib.error) as e:
+        raise DigitsError(f'{path}: cannot read: {e}') from None
+
+
+def read_npz(path: str) -> Arrays:
+    """Reads a Keras-style npz (x_train, y_train, x_test, y_test) and validates it like IDX data."""
+    keys = ('x_train', 'y_train', 'x_test', 'y_test')
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [key for key in keys if key not in f.files]
+            if missing:
+                raise DigitsError(f'{path}: missing array {missing[0]!r} (expected {", ".join(keys)})')
+            arrays = {key: f[key] for key in keys}
+    except (OSError, ValueError, zlib.error) as e:
+        raise DigitsError(f'{path}: cannot read npz: {e}') from None
+    splits = {}
+    for split in ('train', 'test'):
+        images, labels = arrays[f'x_{split}'], arrays[f'y_{split}']
+        name = f'{path}[x_{split}]'
+        if images.dtype != np.uint8:
+            raise DigitsError(f'{name}: images are {images.dtype}, expected uint8')
+        check_images(images, name)
+        labels = check_labels(labels, f'{path}[y_{split}]')
+        check_counts(images, labels, name, f'{path}[y_{split}]')
+        splits[split] = Split(images, labels)
+    return Arrays(**splits)
+
+
+def check_images(images: np.ndarray, name: str):
+    """Raises DigitsError unless images is [N, 28, 28]."""
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DigitsError(f'{name}: images have shape {images.shape}, expected [N, 28, 28]')
+
+
+def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
+    """Raises DigitsError unless labels is a vector of integers 0-9; returns them as uint8."""
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DigitsError(f'{name}: labels have shape {labels.shape} and dtype {labels.dtype}, '
+                          'expected a vector of integers')
+    bad = np.flatnonzero((labels < 0) | (labels >= NUM_CLASSES))
+    if bad.size:
+        raise DigitsError(f'{name}: label {labels[bad[0]]} at index {bad[0]} is not a digit 0-9 '
+                          f'({bad.size} bad labels)')
+    return labels.astype(np.uint8)
+
+
+def check_counts(images: np.ndarray, labels: np.ndarray, images_name: str, labels_name: str):
+    """Raises DigitsError unless there is one label per image."""
+    if len(images) != len(labels):
+        raise DigitsError(f'{images_name} has {len(images)} images but {labels_name} has '
+                          f'{len(labels)} labels')
+    if len(images) == 0:
+        raise DigitsError(f'{images_name}: no images')
+
+
+def download(dataset: str, base_url: str = _KERAS_BASE, cache_dir: str | None = None) -> Arrays:
+    """Downloads `dataset` into the Keras cache (~/.keras/datasets), verifying each file's checksum."""
+    import keras  # Deferred: only the download path needs Keras' file cache.
+    if cache_dir:
+        os.makedirs(cache_dir, exist_ok=True)  # Keras falls back to /tmp/.keras if it does not exist.
+    paths = {}
+    for fname, file_hash in SOURCES[dataset].items():
+        origin = base_url + fname
+        try:
+            paths[fname] = keras.utils.get_file(fname, origin=origin, file_hash=file_hash,
+                                                cache_subdir=CACHE_SUBDIRS[dataset], cache_dir=cache_dir)
+        except Exception as e:  # get_file raises bare Exception for URL, HTTP and checksum errors.
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DigitsError(f'could not download {dataset} from {origin} ({reason}); download the files '
+                              'elsewhere and pass --data_dir=DIR (four IDX files, or mnist.npz)') from None
+    if dataset == 'mnist':
+        return read_npz(paths['mnist.npz'])
+    return read_idx_arrays({key: paths[name + '.gz'] for key, name in IDX_NAMES.items()})
+
+
+def hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Splits off a seeded random `fraction` of `split` for validation: returns (train, validation)."""
+    order = np.random.default_rng(seed).permutation(len(split))
+    num_held = int(round(len(split) * fraction))
+    if num_held == 0 or num_held == len(split):
+        raise DigitsError(f'--validation_split ({fraction}) leaves no training or no validation examples '
+                          f'from {len(split)}')
+    held, kept = np.sort(order[:num_held]), np.sort(order[num_held:])
+    return Split(split.images[kept], split.labels[kept]), Split(split.images[held], split.labels[held])
+
+
+# -------------------------------------------------------------------------------------------- pipelines
+
+def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, start_step: int = 0,
+                  input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """Endless (images [b, 28, 28, 1] float32 in [0, 1], labels [b] int32) per-replica batches.
+
+    Global batch `step` holds examples [step * global_batch, (step + 1) * global_batch) of the
+    concatenated per-epoch permutations; each input pipeline / replica takes its own rows of it.
+    """
+    n = len(split)
+    if global_batch > n:
+        raise DigitsError(f'--batch_size ({global_batch}) is larger than the training set ({n} examples)')
+    first = start_step * global_batch
+    indices = (tf.data.Dataset.range(first // n, 2**62)
+               .flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(epoch_permutation(n, seed, epoch)))
+               .skip(first % n)
+               .batch(global_batch, drop_remainder=True))
+    batches = shard_global_batches(indices.enumerate(start_step), global_batch, input_context)
+    images, labels = tf.constant(split.images), tf.constant(split.labels)
+
+    def make_batch(step, row, idx):
+        x = to_float(tf.gather(images, idx))
+        if augment:
+            # Parameters for the whole global batch, sliced to this replica's rows: the augmentation of an
+            # example depends only on (seed, step, position), not on the replica layout.
+            params = tf.random.stateless_uniform([global_batch, 4], seed=[seed, step], minval=-1, maxval=1)
+            x = random_affine(x, params[row:row + tf.shape(idx)[0]])
+        return x, tf.cast(tf.gather(labels, idx), tf.int32)
+
+    return batches.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(split: Split, global_batch: int,
+                 input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """(images, labels, weights [b] float32) per-replica batches covering every example exactly once.
+
+    The split is padded to whole global batches so that every replica gets a full batch; padding rows
+    carry weight 0, so sums weighted by `weights` count each real example once, whatever the layout.
+    """
+    n = len(split)
+    padded = -(-n // global_batch) * global_batch
+    images = tf.constant(np.concatenate([split.images, np.zeros((padded - n, IMAGE_SIZE, IMAGE_SIZE),
+                                                                np.uint8)]))
+    labels = tf.constant(np.concatenate([split.labels, np.zeros(padded - n, np.uint8)]))
+    indices = tf.data.Dataset.range(padded).batch(global_batch)
+    batches = shard_global_batches(indices.enumerate(), global_batch, input_context)
+
+    def make_batch(step, row, idx):
+        del step
+        weights = tf.cast(idx < n, tf.float32)
+        return to_float(tf.gather(images, idx)), tf.cast(tf.gather(labels, idx), tf.int32), weights
+
+    return batches.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def shard_global_batches(batches: tf.data.Dataset, global_batch: int,
+                         input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
+    """Turns (step, global index batch) into (step, row, per-replica index batch) for this pipeline.
+
+    tf.distribute gives consecutive elements of a pipeline to its replicas in order, so pipeline p of P,
+    with R replicas each, yields rows [(p * R + r) * b, ...) for r = 0..R-1, where b is the per-replica
+    batch. Sharding by rows (not by files or by example) keeps the global batch identical to one device.
+    """
+    num_pipelines = input_context.num_input_pipelines if input_context else 1
+    pipeline_id = input_context.input_pipeline_id if input_context else 0
+    num_replicas = input_context.num_replicas_in_sync if input_context else 1
+    if global_batch % num_replicas:
+        raise DigitsError(f'--batch_size ({global_batch}) must be divisible by the number of replicas '
+                          f'({num_replicas})')
+    per_replica = global_batch // num_replicas
+    replicas_here = num_replicas // num_pipelines
+    first_row = pipeline_id * replicas_here * per_replica
+
+    def split_rows(step, idx):
+        rows = tf.range(replicas_here, dtype=tf.int32) * per_replica + first_row
+        pieces = tf.reshape(idx[first_row:first_row + replicas_here * per_replica], [replicas_here, -1])
+        return tf.data.Dataset.from_tensor_slices((tf.fill([replicas_here], step), rows, pieces))
+
+    return batches.flat_map(split_rows)
+
+
+def epoch_permutation(n: int, seed: int, epoch: tf.Tensor) -> tf.Tensor:
+    """The order of epoch `epoch`: a permutation of range(n), a pure function of (seed, epoch)."""
+    return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                    seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+
+
+def to_float(images: tf.Tensor) -> tf.Tensor:
+    """uint8 [b, 28, 28] -> float32 [b, 28, 28, 1] in [0, 1], the model's input convention."""
+    return tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0
+
+
+def random_affine(images: tf.Tensor, params: tf.Tensor, max_degrees: float = 10.0,
+                  max_scale: float = 0.1, max_shift: float = 2.0) -> tf.Tensor:
+    """Rotates, scales and shifts each image [b, 28, 28, 1] about its centre; params [b, 4] in [-1, 1]."""
+    angle = params[:, 0] * max_degrees * np.pi / 180.0
+    scale = 1.0 + params[:, 1] * max_scale
+    shift_x, shift_y = params[:, 2] * max_shift, params[:, 3] * max_shift
+    # The transform maps output pixel (x, y) to the input pixel it samples: inverse rotation and scale
+    # about the centre c, then the inverse shift.
+    cos, sin, c = tf.cos(angle) / scale, tf.sin(angle) / scale, (IMAGE_SIZE - 1) / 2.0
+    zeros = tf.zeros_like(cos)
+    transforms = tf.stack([cos, sin, c - cos * c - sin * c - shift_x,
+                           -sin, cos, c + sin * c - cos * c - shift_y, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=[IMAGE_SIZE, IMAGE_SIZE],
+        fill_value=0.0, interpolation='BILINEAR', fill_mode='CONSTANT')

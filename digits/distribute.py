@@ -1,0 +1,79 @@
+"""Building the tf.distribute strategy: CPU logical replicas, TF_CONFIG for multi-worker, TPU resolver."""
+import json
+import os
+
+import tensorflow as tf
+
+from digits.errors import DigitsError
+
+
+def create_strategy(name: str, cpu_replicas: int = 0, tpu: str | None = None) -> tf.distribute.Strategy:
+    """Returns the strategy `name`; call before any other TensorFlow work (logical devices are fixed then)."""
+    if cpu_replicas:
+        split_cpu(cpu_replicas)
+    if name == 'default':
+        return tf.distribute.get_strategy()
+    if name == 'one_device':
+        device = '/gpu:0' if tf.config.list_logical_devices('GPU') else '/cpu:0'
+        return tf.distribute.OneDeviceStrategy(device)
+    if name == 'mirrored':
+        return tf.distribute.MirroredStrategy(devices=mirrored_devices())
+    if name == 'multi_worker':
+        return create_multi_worker_strategy()
+    if name == 'tpu':
+        return create_tpu_strategy(tpu)
+    raise DigitsError(f'--strategy ({name}) is not a known strategy')
+
+
+def split_cpu(num: int):
+    """Splits the first physical CPU into `num` logical devices, so one machine can hold `num` replicas."""
+    cpu = tf.config.list_physical_devices('CPU')[0]
+    wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(num)]
+    try:
+        tf.config.set_logical_device_configuration(cpu, wanted)
+    except RuntimeError:
+        # TensorFlow is already initialised (a second run in one process): fine if the split matches.
+        have = len(tf.config.list_logical_devices('CPU'))
+        if have != num:
+            raise DigitsError(f'--cpu_replicas ({num}) cannot be applied: TensorFlow already started with '
+                              f'{have} CPU devices in this process') from None
+
+
+def mirrored_devices() -> list[str]:
+    """All GPUs if there are any, else every logical CPU (one unless --cpu_replicas split it)."""
+    gpus = tf.config.list_logical_devices('GPU')
+    return [d.name for d in (gpus or tf.config.list_logical_devices('CPU'))]
+
+
+def create_multi_worker_strategy() -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy configured from the standard TF_CONFIG environment variable."""
+    try:
+        cluster = json.loads(os.environ.get('TF_CONFIG', '{}')).get('cluster')
+    except json.JSONDecodeError as e:
+        raise DigitsError(f'TF_CONFIG is not valid JSON ({e})') from None
+    if not cluster:
+        raise DigitsError('--strategy=multi_worker needs TF_CONFIG with a "cluster" and a "task" '
+                          '(see scripts/launch_multi_worker.py)')
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def create_tpu_strategy(tpu: str | None) -> tf.distribute.Strategy:
+    """TPUStrategy on the TPU named or addressed by `tpu`; a one-line error when none is reachable."""
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or '')
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DigitsError(f'--strategy=tpu: no TPU reachable at --tpu ({tpu or "<auto>"}): {reason}') from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the one worker that writes summaries, results and the export (every single-host run)."""
+    resolver = getattr(strategy, 'cluster_resolver', None)
+    if resolver is None or not resolver.task_type:
+        return True
+    has_chief = 'chief' in resolver.cluster_spec().as_dict()
+    return resolver.task_type == 'chief' or (not has_chief and resolver.task_type == 'worker'
+                                             and resolver.task_id == 0)

@@ -1,0 +1,19 @@
+"""Evaluates an export or a run: python -m digits.evaluate --model=models/<run> | --run_dir=logs/<run>."""
+from absl import flags
+
+from digits import cli, config
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        cli.fail('digits.evaluate', f'unexpected arguments: {" ".join(argv[1:])}')
+    cfg = config.eval_config_from_flags(FLAGS)
+    from digits import experiment  # After validation: a bad flag is reported before TensorFlow loads.
+    experiment.evaluate_saved(cfg)
+
+
+if __name__ == '__main__':
+    config.define_eval_flags()
+    cli.run(main, 'digits.evaluate')

@@ -1,0 +1,70 @@
+"""The exported SavedModel: images in, softmax probabilities out.
+
+A SavedModel signature has one input dtype, so the export carries two:
+  serving_default  images float32 in [0, 1]   shape [N, 28, 28] or [N, 28, 28, 1]
+  serving_uint8    images uint8 in [0, 255]   same shapes
+Both return {'probabilities': [N, 10], 'logits': [N, 10]}. From Python, `tf.saved_model.load(dir).serve`
+accepts either dtype (it is one tf.function traced for both).
+"""
+import os
+import shutil
+import uuid
+
+import keras
+import tensorflow as tf
+
+from digits.errors import DigitsError
+
+
+class Classifier(tf.Module):
+    """Wraps a logits model with the input conventions of the export."""
+
+    def __init__(self, model: keras.Model):
+        super().__init__()
+        self.model = model
+
+    @tf.function
+    def serve(self, images):
+        """images: [N, 28, 28] or [N, 28, 28, 1], uint8 0-255 or float 0-1."""
+        x = tf.cast(images, tf.float32)
+        if images.dtype == tf.uint8:
+            x = x / 255.0
+        logits = tf.cast(self.model(tf.reshape(x, [-1, 28, 28, 1]), training=False), tf.float32)
+        return {'probabilities': tf.nn.softmax(logits), 'logits': logits}
+
+
+def save(model: keras.Model, export_dir: str):
+    """Exports `model` to export_dir, replacing what is there only once the new export is complete."""
+    classifier = Classifier(model)
+    signatures = {
+        'serving_default': classifier.serve.get_concrete_function(tf.TensorSpec(None, tf.float32, 'images')),
+        'serving_uint8': classifier.serve.get_concrete_function(tf.TensorSpec(None, tf.uint8, 'images')),
+    }
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    staging = os.path.join(parent, f'.{os.path.basename(export_dir)}.{uuid.uuid4().hex[:8]}.tmp')
+    try:
+        os.makedirs(parent, exist_ok=True)
+        tf.saved_model.save(classifier, staging, signatures=signatures)
+        replace_dir(staging, export_dir)
+    except (OSError, tf.errors.OpError) as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DigitsError(f'cannot write the export to --export_dir ({export_dir}): '
+                          f'{getattr(e, "strerror", None) or e}') from None
+
+
+def replace_dir(source: str, target: str):
+    """Moves directory source to target; an existing target is swapped out, then deleted."""
+    old = None
+    if os.path.exists(target):
+        old = f'{target}.{uuid.uuid4().hex[:8]}.old'
+        os.rename(target, old)
+    os.rename(source, target)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load(export_dir: str) -> tf.Module:
+    """Loads an export; its .serve(images) -> {'probabilities', 'logits'} takes either dtype."""
+    if not os.path.isfile(os.path.join(export_dir, 'saved_model.pb')):
+        raise DigitsError(f'--model ({export_dir}) is not an exported SavedModel (no saved_model.pb)')
+    return tf.saved_model.load(export_dir)

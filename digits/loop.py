@@ -1,0 +1,172 @@
+"""The training loop: a multi-step tf.function around GradientTape, evaluation, and the outer loop.
+
+The step function only updates the model and returns tensors; the outer Python loop decides when to
+log, evaluate and checkpoint (`is_time`), and is the only place that converts tensors to numbers.
+"""
+import dataclasses
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from digits import summaries
+
+SUM = tf.distribute.ReduceOp.SUM
+
+
+@dataclasses.dataclass
+class TrainState:
+    """What a checkpoint holds: the model, the optimizer (with its slots) and the global step."""
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    step: tf.Variable
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+
+
+@dataclasses.dataclass(frozen=True)
+class Intervals:
+    """When the outer loop does each of its chores, in steps."""
+    total_steps: int
+    steps_per_loop: int
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+
+
+def create_optimizer(name: str, learning_rate: float, schedule: str, total_steps: int, warmup_steps: int,
+                     momentum: float = 0.9, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
+    """The optimizer with its learning-rate schedule (create inside strategy.scope())."""
+    lr = learning_rate
+    if schedule == 'cosine':
+        warmup = min(warmup_steps, total_steps - 1)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else learning_rate, decay_steps=total_steps - warmup,
+            warmup_target=learning_rate if warmup else None, warmup_steps=warmup)
+    if name == 'sgd':
+        return keras.optimizers.SGD(lr, momentum=momentum)
+    if name == 'adam':
+        return keras.optimizers.Adam(lr)
+    return keras.optimizers.AdamW(lr, weight_decay=weight_decay)
+
+
+def create_state(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> TrainState:
+    """Builds the optimizer's slots and the step (inside strategy.scope(), before any tf.function trace)."""
+    optimizer.build(model.trainable_variables)
+    return TrainState(model, optimizer, tf.Variable(0, dtype=tf.int64, trainable=False, name='step'))
+
+
+def example_losses(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Cross-entropy per example [b], computed in float32 whatever the model's compute dtype."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
+
+
+def count_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """1.0 where argmax(logits) == label, else 0.0; [b]."""
+    return tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
+
+
+def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int) -> Callable:
+    """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy'}: num_steps steps in one tf.function."""
+    model, optimizer = state.model, state.optimizer
+
+    def replica_step(images, labels):
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            losses = example_losses(logits, labels)
+            # Averaged over the *global* batch: the optimizer sums the replicas' gradients.
+            loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return tf.stack([tf.reduce_sum(losses), tf.reduce_sum(count_correct(logits, labels))])
+
+    @tf.function
+    def train_fn(iterator, num_steps):
+        totals = tf.zeros([2])  # [sum of example losses, number correct] over all replicas and steps.
+        for _ in tf.range(num_steps):
+            per_replica = strategy.run(replica_step, args=next(iterator))
+            totals += strategy.reduce(SUM, per_replica, axis=None)
+        examples = tf.cast(num_steps * global_batch, tf.float32)
+        return {'loss': totals[0] / examples, 'accuracy': totals[1] / examples}
+
+    return train_fn
+
+
+def make_eval_fn(strategy: tf.distribute.Strategy, logits_fn: Callable) -> Callable:
+    """Returns eval_fn(batch) -> [loss sum, correct, examples], weighted so padding counts for nothing."""
+
+    def replica_step(images, labels, weights):
+        logits = logits_fn(images)
+        return tf.stack([tf.reduce_sum(example_losses(logits, labels) * weights),
+                         tf.reduce_sum(count_correct(logits, labels) * weights), tf.reduce_sum(weights)])
+
+    @tf.function
+    def eval_fn(batch):
+        return strategy.reduce(SUM, strategy.run(replica_step, args=batch), axis=None)
+
+    return eval_fn
+
+
+def evaluate(eval_fn: Callable, dataset) -> dict:
+    """Runs eval_fn over a finite distributed dataset: {'loss', 'accuracy', 'num_examples'} as numbers."""
+    totals = np.zeros(3, np.float64)
+    for batch in dataset:
+        totals += eval_fn(batch).numpy()
+    loss_sum, correct, count = totals
+    return {'loss': float(loss_sum / count), 'accuracy': float(correct / count),
+            'num_examples': int(round(count))}
+
+
+def is_time(step: int, previous_step: int, every: int, last_step: int) -> bool:
+    """True if a multiple of `every` lies in (previous_step, step], or at the last step."""
+    return step // every > previous_step // every or step == last_step
+
+
+def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals, steps_per_epoch: int,
+          global_batch: int, run_eval: Callable[[], dict], save_checkpoint: Callable[[int], None],
+          writers: summaries.Writers, log: Callable[[str], None] = print) -> dict:
+    """The outer loop, from state.step to intervals.total_steps; returns the last train and eval metrics."""
+    step, last = int(state.step.numpy()), intervals.total_steps
+    window = summaries.Window()
+    train_seconds, trained_examples, eval_metrics = 0.0, 0, {}
+    while step < last:
+        num_steps = min(intervals.steps_per_loop, last - step)
+        start = time.perf_counter()
+        metrics = {k: float(v) for k, v in train_fn(iterator, tf.constant(num_steps)).items()}
+        seconds = time.perf_counter() - start  # float() above waited for the device: this is real time.
+        previous, step = step, step + num_steps
+        state.step.assign(step)
+        window.add(metrics, num_steps, num_steps * global_batch, seconds)
+        train_seconds, trained_examples = train_seconds + seconds, trained_examples + num_steps * global_batch
+        if is_time(step, previous, intervals.log_every, last):
+            scalars = window.flush(learning_rate=float(state.optimizer.learning_rate))
+            log(progress_line(step, last, steps_per_epoch, scalars))
+            writers.write('train', step, scalars)
+        if is_time(step, previous, intervals.eval_every, last):
+            eval_metrics = run_eval()
+            log(f'eval   step {step:>6}  loss {eval_metrics["loss"]:.4f}  accuracy '
+                f'{100 * eval_metrics["accuracy"]:.2f}%  ({eval_metrics["num_examples"]} examples)')
+            writers.write('eval', step, {'loss': eval_metrics['loss'], 'accuracy': eval_metrics['accuracy']})
+        if is_time(step, previous, intervals.checkpoint_every, last):
+            save_checkpoint(step)
+    writers.flush()
+    return {'eval': eval_metrics, 'train_examples_per_sec': trained_examples / max(train_seconds, 1e-9)}
+
+
+def progress_line(step: int, last: int, steps_per_epoch: int, scalars: dict) -> str:
+    """One human-readable line: where the run is, how it is doing, and how long is left."""
+    eta = (last - step) * scalars['step_time']
+    return (f'train  step {step:>6}/{last}  epoch {step / steps_per_epoch:5.1f}  loss {scalars["loss"]:.4f}  '
+            f'accuracy {100 * scalars["accuracy"]:6.2f}%  lr {scalars["learning_rate"]:.2e}  '
+            f'{scalars["examples_per_sec"]:6.0f} ex/s  eta {format_seconds(eta)}')
+
+
+def format_seconds(seconds: float) -> str:
+    """62.5 -> '1m02s'."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f'{minutes}m{secs:02d}s' if minutes else f'{secs}s'

@@ -1,0 +1,80 @@
+"""A run directory's layout, its stored config, atomic file writes, and its checkpoint manager.
+
+    logs/<run_name>/config.json    the run's flags
+                    train/ eval/   TensorBoard event files
+                    checkpoints/   tf.train.CheckpointManager
+                    results.json   final metrics, written atomically at the end
+"""
+import dataclasses
+import json
+import os
+import tempfile
+
+import tensorflow as tf
+
+from digits.errors import DigitsError
+
+MAX_CHECKPOINTS = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """Paths inside one run directory."""
+    root: str
+
+    @property
+    def config_path(self):
+        return os.path.join(self.root, 'config.json')
+
+    @property
+    def results_path(self):
+        return os.path.join(self.root, 'results.json')
+
+    @property
+    def checkpoint_dir(self):
+        return os.path.join(self.root, 'checkpoints')
+
+    def summary_dir(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+
+def create(root: str) -> RunDir:
+    """Creates the run directory (and parents); a one-line error when it cannot be written."""
+    try:
+        os.makedirs(root, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as e:
+        raise DigitsError(f'cannot write the run directory {root}: {e.strerror}') from None
+    return RunDir(root)
+
+
+def write_json(path: str, obj):
+    """Writes obj as JSON atomically: a reader sees the old file or the new one, never half of one."""
+    directory = os.path.dirname(path) or '.'
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path), suffix='.tmp')
+        with os.fdopen(fd, 'w') as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write('\n')
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise DigitsError(f'cannot write {path}: {e.strerror}') from None
+
+
+def read_json(path: str) -> dict:
+    """Reads a JSON file written by write_json; a one-line error if missing or malformed."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise DigitsError(f'cannot read {path}: {e.strerror}') from None
+    except json.JSONDecodeError as e:
+        raise DigitsError(f'{path} is not valid JSON: {e}') from None
+
+
+def checkpoint_manager(checkpoint: tf.train.Checkpoint, run: RunDir) -> tf.train.CheckpointManager:
+    """The run's CheckpointManager, keeping the last MAX_CHECKPOINTS checkpoints."""
+    return tf.train.CheckpointManager(checkpoint, run.checkpoint_dir, max_to_keep=MAX_CHECKPOINTS)

@@ -1,0 +1,85 @@
+"""Shared fixtures: tiny learnable digits in the real IDX / npz formats, and the real data when present."""
+import gzip
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IDX_NAMES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte',
+             't10k-labels-idx1-ubyte')
+TINY_TRAIN, TINY_TEST = 640, 203  # 203: no batch size used in the tests divides it.
+
+
+def make_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n noisy 28x28 uint8 images; class k is a bright 6x5 block at cell k of a 2x5 grid."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % 10).astype(np.uint8)
+    images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        row, col = 4 + 12 * (k // 5), 1 + 5 * (k % 5)
+        images[i, row:row + 6, col:col + 5] = 255
+    return images, labels
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array: magic (0, 0, 0x08, ndim), big-endian dims, then the data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b''.join(d.to_bytes(4, 'big') for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_dir(directory, compress=True, train=None, test=None):
+    """Writes the four MNIST IDX files (gzip-compressed or raw) of tiny digits into directory."""
+    (x_train, y_train), (x_test, y_test) = train or make_digits(TINY_TRAIN, 1), test or make_digits(TINY_TEST, 2)
+    os.makedirs(directory, exist_ok=True)
+    for name, array in zip(IDX_NAMES, (x_train, y_train, x_test, y_test)):
+        raw = idx_bytes(array)
+        path = os.path.join(directory, name + ('.gz' if compress else ''))
+        with open(path, 'wb') as f:
+            f.write(gzip.compress(raw) if compress else raw)
+    return str(directory)
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(tmp_path_factory):
+    """A folder with the four gzip IDX files of tiny digits (640 train, 203 test)."""
+    return write_idx_dir(tmp_path_factory.mktemp('tiny_idx'))
+
+
+@pytest.fixture(scope='session')
+def real_data_dir():
+    """../shared/datasets/mnist-10k (via DIGITS_TEST_DATA); tests using it are skipped without it."""
+    path = os.environ.get('DIGITS_TEST_DATA')
+    if not path or not os.path.isdir(path):
+        pytest.skip('real MNIST not available: set DIGITS_TEST_DATA to ../shared/datasets/mnist-10k')
+    return path
+
+
+def run_module(module: str, *args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+    """Runs `python -m module args` as a user would, capturing its output."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, '-m', module, *args], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def smoke_config(tmp_dir, data_dir, **overrides):
+    """A seconds-long training config on the tiny data, writing everything under tmp_dir."""
+    from digits import config
+    values = dict(data_dir=data_dir, model='cnn', batch_size=32, train_steps=60, learning_rate=0.003,
+                  warmup_steps=5, augment=False, logdir=os.path.join(tmp_dir, 'logs'), run_name='smoke',
+                  export_dir=os.path.join(tmp_dir, 'models', 'smoke'), steps_per_loop=10,
+                  log_every_steps=10, eval_every_steps=30, checkpoint_every_steps=20, eval_batch_size=64)
+    values.update(overrides)
+    return config.TrainConfig(**values)
+
+
+@pytest.fixture(scope='session')
+def smoke_run(tmp_path_factory, tiny_data_dir):
+    """One short training run on the tiny data: (config, results, printed lines)."""
+    from digits import experiment
+    cfg = smoke_config(str(tmp_path_factory.mktemp('smoke')), tiny_data_dir)
+    lines = []
+    results = experiment.train_and_evaluate(cfg, log=lines.append)
+    return cfg, results, lines

@@ -1,0 +1,101 @@
+"""The entry points run as a user runs them: python -m digits.train / digits.evaluate, scripts/."""
+import json
+import os
+import sys
+
+import pytest
+
+from conftest import ROOT, TINY_TEST, run_module
+
+TF_NOISE = ('I0000', 'W0000', 'E0000', 'WARNING: All log messages')
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without TensorFlow's C++ start-up lines (printed before any setting applies)."""
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(TF_NOISE)
+            and not line.startswith('To enable the following instructions')]
+
+
+@pytest.fixture(scope='module')
+def cli_run(tmp_path_factory, tiny_data_dir):
+    """python -m digits.train --flagfile=configs/smoke.cfg on the tiny data; returns (tmp, results)."""
+    tmp = tmp_path_factory.mktemp('cli')
+    proc = run_module('digits.train', '--flagfile=configs/smoke.cfg', f'--data_dir={tiny_data_dir}',
+                      f'--logdir={tmp}/logs', '--run_name=e2e', f'--export_dir={tmp}/models/e2e')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp / 'logs' / 'e2e' / 'results.json') as f:
+        return tmp, json.load(f), proc.stdout
+
+
+def test_train_prints_progress_and_writes_outputs(cli_run):
+    tmp, results, stdout = cli_run
+    assert 'train  step' in stdout and 'done   test accuracy' in stdout
+    assert results['test_examples'] == TINY_TEST
+    assert os.path.isfile(tmp / 'models' / 'e2e' / 'saved_model.pb')
+    assert os.path.isfile(tmp / 'logs' / 'e2e' / 'config.json')
+
+
+@pytest.mark.parametrize('source', ['model', 'run_dir'])
+def test_evaluate_reproduces_results_exactly(cli_run, tiny_data_dir, source):
+    tmp, results, _ = cli_run
+    target = f'--model={tmp}/models/e2e' if source == 'model' else f'--run_dir={tmp}/logs/e2e'
+    out = tmp / f'eval-{source}.json'
+    proc = run_module('digits.evaluate', target, f'--data_dir={tiny_data_dir}', f'--output_json={out}')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out) as f:
+        metrics = json.load(f)
+    assert metrics['num_examples'] == TINY_TEST
+    assert metrics['accuracy'] == results['test_accuracy']  # exactly: same model, same examples
+    assert metrics['loss'] == pytest.approx(results['test_loss'], rel=1e-6)
+    assert f'({TINY_TEST} examples)' in proc.stdout
+
+
+def test_evaluate_runs_script_prints_a_table(cli_run, tiny_data_dir):
+    tmp, results, _ = cli_run
+    proc = run_module_script('scripts/evaluate_runs.py', f'--logdir={tmp}/logs', f'--data_dir={tiny_data_dir}')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith('| e2e ')]
+    assert len(rows) == 1 and f'{100 * results["test_accuracy"]:.2f}%' in rows[0] and 'export' in rows[0]
+
+
+def run_module_script(path, *args):
+    import subprocess
+    return subprocess.run([sys.executable, os.path.join(ROOT, path), *args], capture_output=True, text=True,
+                          timeout=300, cwd='/')
+
+
+@pytest.mark.parametrize('module,args,message', [
+    ('digits.train', ['--batch_size=-3'], '--batch_size (-3) must be positive'),
+    ('digits.train', ['--model=resnet'], "flag --model=resnet: value should be one of <cnn|simple>"),
+    ('digits.train', ['--epochs=many'], "flag --epochs=many: invalid literal for int() with base 10: 'many'"),
+    ('digits.train', ['--no_such_flag'], 'Unknown command line flag'),
+    ('digits.train', ['extra'], 'unexpected arguments: extra'),
+    ('digits.evaluate', [], 'pass exactly one of --model=<export dir> or --run_dir'),
+])
+def test_flag_errors_are_one_line_without_tensorflow(module, args, message):
+    proc = run_module(module, *args, timeout=60)
+    lines = proc.stderr.strip().splitlines()  # exactly one line: TensorFlow is not even imported
+    assert proc.returncode == 2
+    assert len(lines) == 1 and lines[0].startswith(f'{module}: error: ') and message in lines[0], lines
+
+
+@pytest.mark.parametrize('module,args,message', [
+    ('digits.train', ['--data_dir=/nonexistent'], '--data_dir (/nonexistent) is not a directory'),
+    ('digits.evaluate', ['--model=/nonexistent'], '--model (/nonexistent) is not an exported SavedModel'),
+    ('digits.evaluate', ['--run_dir=/nonexistent'], 'cannot read /nonexistent/config.json'),
+])
+def test_runtime_errors_are_one_line(tmp_path, module, args, message):
+    proc = run_module(module, *args, f'--logdir={tmp_path}', timeout=120) if module == 'digits.train' \
+        else run_module(module, *args, timeout=120)
+    lines = error_lines(proc.stderr)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(f'{module}: error: ') and message in lines[0], lines
+
+
+def test_bad_data_file_is_one_line(tmp_path, tiny_data_dir):
+    import shutil
+    shutil.copytree(tiny_data_dir, tmp_path / 'data')
+    (tmp_path / 'data' / 't10k-labels-idx1-ubyte.gz').write_bytes(b'\x1f\x8bgarbage')
+    proc = run_module('digits.train', f'--data_dir={tmp_path}/data', f'--logdir={tmp_path}/logs', timeout=120)
+    lines = error_lines(proc.stderr)
+    assert proc.returncode == 2 and len(lines) == 1 and 't10k-labels-idx1-ubyte.gz: cannot read' in lines[0]

@@ -1,0 +1,75 @@
+"""digits.loop and digits.experiment: the smoke run, evaluation counting, is_time, checkpoints."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import TINY_TEST, make_digits
+from digits import data, experiment, loop, model
+
+
+def test_smoke_run_learns(smoke_run):
+    cfg, results, lines = smoke_run
+    losses = [float(line.split('loss ')[1].split()[0]) for line in lines if line.startswith('train')]
+    assert len(losses) == 6  # log every 10 of 60 steps
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert results['test_accuracy'] > 0.9 and results['test_examples'] == TINY_TEST
+    assert results['global_step'] == 60
+
+
+def test_results_json_has_the_promised_fields(smoke_run):
+    cfg, results, _ = smoke_run
+    with open(os.path.join(cfg.run_dir, 'results.json')) as f:
+        stored = json.load(f)
+    for key in ('test_accuracy', 'test_loss', 'test_examples', 'global_step', 'train_examples_per_sec',
+                'wall_seconds', 'flags'):
+        assert key in stored, key
+    assert stored['flags']['batch_size'] == 32 and stored['test_accuracy'] == results['test_accuracy']
+    assert stored['train_examples_per_sec'] > 0 and stored['wall_seconds'] > 0
+
+
+def test_progress_lines_are_readable(smoke_run):
+    _, _, lines = smoke_run
+    train_line = next(line for line in lines if line.startswith('train'))
+    for word in ('step', 'epoch', 'loss', 'accuracy', 'lr', 'ex/s', 'eta'):
+        assert word in train_line
+    assert any(line.startswith('eval') and f'({TINY_TEST} examples)' in line for line in lines)
+
+
+def test_checkpoints_on_interval_and_at_end(smoke_run):
+    cfg, _, _ = smoke_run
+    state = tf.train.get_checkpoint_state(os.path.join(cfg.run_dir, 'checkpoints'))
+    names = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+    assert names == ['ckpt-20', 'ckpt-40', 'ckpt-60']
+
+
+@pytest.mark.parametrize('step,previous,every,last,expected', [
+    (10, 0, 10, 100, True), (9, 0, 10, 100, False), (25, 15, 10, 100, True), (29, 21, 10, 100, False),
+    (100, 95, 1000, 100, True), (50, 0, 7, 100, True)])
+def test_is_time(step, previous, every, last, expected):
+    assert loop.is_time(step, previous, every, last) is expected
+
+
+@pytest.mark.parametrize('batch_size', [64, 203, 1000])
+def test_evaluate_counts_every_example_exactly(batch_size):
+    """Accuracy and loss equal a plain NumPy computation over all 203 examples, whatever the batching."""
+    split = data.Split(*make_digits(TINY_TEST, 11))
+    net = model.create('simple')
+    strategy = tf.distribute.get_strategy()
+    metrics = experiment.make_evaluator(strategy, lambda x: net(x, training=False), split, batch_size)()
+    logits = net(data.to_float(tf.constant(split.images)), training=False).numpy().astype(np.float64)
+    log_probs = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
+        - logits.max(1, keepdims=True)
+    assert metrics['num_examples'] == TINY_TEST
+    assert metrics['accuracy'] == pytest.approx(np.mean(logits.argmax(1) == split.labels), abs=1e-9)
+    assert metrics['loss'] == pytest.approx(-np.mean(log_probs[np.arange(TINY_TEST), split.labels]), rel=1e-4)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    opt = loop.create_optimizer('sgd', 0.1, 'cosine', total_steps=100, warmup_steps=10)
+    lr = opt.learning_rate_schedule if hasattr(opt, 'learning_rate_schedule') else opt._learning_rate
+    values = [float(lr(step)) for step in (0, 5, 10, 55, 100)]
+    assert values[0] == 0 and values[1] == pytest.approx(0.05) and values[2] == pytest.approx(0.1)
+    assert values[3] == pytest.approx(0.05, abs=1e-3) and values[4] == pytest.approx(0.0, abs=1e-7)

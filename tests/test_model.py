@@ -1,0 +1,38 @@
+"""digits.model: output shapes, the keras.io parameter count, the registry."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from digits import config, model
+
+
+@pytest.mark.parametrize('name', sorted(model.MODELS))
+def test_logits_shape_and_dtype(name):
+    net = model.create(name)
+    logits = net(tf.random.uniform([5, 28, 28, 1]), training=False)
+    assert logits.shape == (5, 10) and logits.dtype == tf.float32
+
+
+def test_simple_is_the_keras_io_convnet():
+    net = model.create('simple')
+    assert net.count_params() == 34826
+    kernels = [tuple(v.shape) for v in net.trainable_variables if len(v.shape) > 1]
+    assert kernels == [(3, 3, 1, 32), (3, 3, 32, 64), (1600, 10)]
+
+
+def test_registry_matches_flag_choices():
+    assert set(config.MODELS) == set(model.MODELS)
+
+
+def test_l2_adds_regularization_losses():
+    net = model.create('simple', l2=1e-3)
+    net(tf.zeros([1, 28, 28, 1]))
+    assert len(net.losses) == 3 and float(tf.add_n(net.losses)) > 0
+    assert not model.create('simple').losses
+
+
+def test_dropout_only_in_training():
+    net = model.create('cnn')
+    x = tf.random.uniform([8, 28, 28, 1], seed=1)
+    np.testing.assert_allclose(net(x, training=False), net(x, training=False))
+    assert not np.allclose(net(x, training=True), net(x, training=True))
