@@ -16,6 +16,7 @@ MODELS = ('cnn', 'simple')  # Kept in sync with digits.model.MODELS by a test.
 OPTIMIZERS = ('sgd', 'adam', 'adamw')
 SCHEDULES = ('constant', 'cosine')
 STRATEGIES = ('default', 'one_device', 'mirrored', 'multi_worker', 'tpu')
+PRECISIONS = ('float32', 'mixed_float16', 'mixed_bfloat16')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,8 @@ class TrainConfig:
     eval_batch_size: int = 1000
     strategy: str = 'default'
     cpu_replicas: int = 0
+    tpu: str | None = None
+    precision: str = 'float32'
 
     @property
     def run_dir(self) -> str:
@@ -113,6 +116,8 @@ def define_train_flags(fv: flags.FlagValues = flags.FLAGS):
     integer('eval_batch_size', d.eval_batch_size, 'Global batch size of evaluation.')
     enum('strategy', d.strategy, STRATEGIES, 'tf.distribute strategy.')
     integer('cpu_replicas', d.cpu_replicas, 'Split the host CPU into this many logical devices (0: no).')
+    string('tpu', None, 'With --strategy=tpu: TPU name, grpc://host:port, or local (on a TPU VM).')
+    enum('precision', d.precision, PRECISIONS, 'Compute dtype policy; mixed_float16 adds loss scaling.')
 
 
 def define_eval_flags(fv: flags.FlagValues = flags.FLAGS):
@@ -162,10 +167,13 @@ def validate_train_config(config: TrainConfig):
         raise DigitsError(f'--validation_split ({config.validation_split}) must be in [0, 1)')
     if not 0 <= config.seed < 2**31:
         raise DigitsError(f'--seed ({config.seed}) must be in [0, 2**31)')
+    if config.strategy == 'tpu' and not config.tpu:
+        raise DigitsError('--strategy=tpu needs --tpu=<TPU name, grpc://host:port, or local on a TPU VM>')
     if os.sep in config.run_name or config.run_name in ('.', '..'):
         raise DigitsError(f'--run_name ({config.run_name}) must be a plain name, not a path')
     for name, choices in (('dataset', DATASETS), ('model', MODELS), ('optimizer', OPTIMIZERS),
-                          ('lr_schedule', SCHEDULES), ('strategy', STRATEGIES)):
+                          ('lr_schedule', SCHEDULES), ('strategy', STRATEGIES),
+                          ('precision', PRECISIONS)):
         if getattr(config, name) not in choices:
             raise DigitsError(f'--{name} ({getattr(config, name)}) must be one of {", ".join(choices)}')
 

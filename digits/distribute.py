@@ -17,7 +17,7 @@ def create_strategy(name: str, cpu_replicas: int = 0, tpu: str | None = None) ->
         device = '/gpu:0' if tf.config.list_logical_devices('GPU') else '/cpu:0'
         return tf.distribute.OneDeviceStrategy(device)
     if name == 'mirrored':
-        return tf.distribute.MirroredStrategy(devices=mirrored_devices())
+        return create_mirrored_strategy(cpu_replicas)
     if name == 'multi_worker':
         return create_multi_worker_strategy()
     if name == 'tpu':
@@ -32,17 +32,34 @@ def split_cpu(num: int):
     try:
         tf.config.set_logical_device_configuration(cpu, wanted)
     except RuntimeError:
-        # TensorFlow is already initialised (a second run in one process): fine if the split matches.
+        # TensorFlow is already initialised (a later run in one process): fine if there are enough.
         have = len(tf.config.list_logical_devices('CPU'))
-        if have != num:
+        if have < num:
             raise DigitsError(f'--cpu_replicas ({num}) cannot be applied: TensorFlow already started with '
                               f'{have} CPU devices in this process') from None
 
 
-def mirrored_devices() -> list[str]:
-    """All GPUs if there are any, else every logical CPU (one unless --cpu_replicas split it)."""
+def mirrored_devices(cpu_replicas: int = 0) -> list[str]:
+    """All GPUs if there are any, else the first cpu_replicas logical CPUs (all of them if 0)."""
     gpus = tf.config.list_logical_devices('GPU')
-    return [d.name for d in (gpus or tf.config.list_logical_devices('CPU'))]
+    if gpus:
+        return [d.name for d in gpus]
+    cpus = [d.name for d in tf.config.list_logical_devices('CPU')]
+    return cpus[:cpu_replicas] if cpu_replicas else cpus
+
+
+def create_mirrored_strategy(cpu_replicas: int = 0) -> tf.distribute.MirroredStrategy:
+    """MirroredStrategy over all GPUs (TensorFlow's default all-reduce), or over logical CPUs.
+
+    Logical CPU replicas share the host's memory, so reducing on one device is as good as collectives,
+    and it keeps no collective-key state: TensorFlow's collectives break when a process builds several
+    strategies with different replica counts (tensorflow#61314), as tests and notebooks do.
+    """
+    devices = mirrored_devices(cpu_replicas)
+    if tf.config.list_logical_devices('GPU'):
+        return tf.distribute.MirroredStrategy(devices=devices)
+    return tf.distribute.MirroredStrategy(devices=devices,
+                                          cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 
 def create_multi_worker_strategy() -> tf.distribute.Strategy:
@@ -59,14 +76,22 @@ def create_multi_worker_strategy() -> tf.distribute.Strategy:
 
 def create_tpu_strategy(tpu: str | None) -> tf.distribute.Strategy:
     """TPUStrategy on the TPU named or addressed by `tpu`; a one-line error when none is reachable."""
+    if not tpu:  # An empty name makes the resolver query the GCE metadata server: ask instead.
+        raise DigitsError('--strategy=tpu needs --tpu=<TPU name, grpc://host:port, or local on a TPU VM>')
     try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or '')
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DigitsError(f'--strategy=tpu: no TPU reachable at --tpu ({tpu or "<auto>"}): {reason}') from None
+        raise DigitsError(f'--strategy=tpu: no TPU reachable at --tpu ({tpu}): {reason}') from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+def task_id(strategy: tf.distribute.Strategy) -> int:
+    """This worker's index in a multi-worker cluster; 0 on a single host."""
+    resolver = getattr(strategy, 'cluster_resolver', None)
+    return int(resolver.task_id or 0) if resolver is not None and resolver.task_type else 0
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

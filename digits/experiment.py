@@ -3,10 +3,14 @@
 The entry points call `train_and_evaluate` and `evaluate_saved`; both take a config, never flags.
 """
 import dataclasses
+import hashlib
 import math
 import os
+import shutil
 import time
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 from digits import config as config_lib
@@ -17,11 +21,14 @@ from digits.errors import DigitsError
 def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     """Trains per `config`, evaluates on the test set, writes results.json and the export; returns results."""
     wall_start = time.time()
-    strategy = distribute.create_strategy(config.strategy, config.cpu_replicas)
+    strategy = distribute.create_strategy(config.strategy, config.cpu_replicas, config.tpu)
     chief = distribute.is_chief(strategy)
-    run = run_dir.create(config.run_dir)
-    run_dir.write_json(run.config_path, dataclasses.asdict(config))
-    tf.keras.utils.set_random_seed(config.seed)
+    check_batch_size(config.batch_size, strategy.num_replicas_in_sync)
+    run = run_dir.create(config.run_dir) if chief else run_dir.RunDir(config.run_dir)
+    if chief:
+        run_dir.write_json(run.config_path, dataclasses.asdict(config))
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_dtype_policy(config.precision)  # Global: set on every run, float32 too.
 
     arrays = data.load(config.dataset, config.data_dir)
     train_split, eval_split, eval_name = arrays.train, arrays.test, 'test'
@@ -38,52 +45,84 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
         f'({total_steps / steps_per_epoch:.1f} epochs), run {run.root}')
 
     with strategy.scope():
-        model = model_lib.create(config.model, config.l2)
-        optimizer = loop.create_optimizer(config.optimizer, config.learning_rate, config.lr_schedule,
-                                          total_steps, config.warmup_steps, config.momentum,
-                                          config.weight_decay)
-        state = loop.create_state(model, optimizer)
-    manager = run_dir.checkpoint_manager(state.checkpoint(), run)
-    restore_latest(manager, log)
+        state = create_train_state(config, total_steps)
+    manager = run_dir.checkpoint_manager(state.checkpoint(), run, distribute.task_id(strategy), chief)
+    restore_latest(state.checkpoint(), run.checkpoint_dir, log)
 
     train_ds = strategy.distribute_datasets_from_function(
         lambda ctx: data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
                                        start_step=int(state.step.numpy()), input_context=ctx))
-    run_eval = make_evaluator(strategy, lambda images: model(images, training=False), eval_split,
+    run_eval = make_evaluator(strategy, lambda images: state.model(images, training=False), eval_split,
                               config.eval_batch_size)
     intervals = loop.Intervals(total_steps, config.steps_per_loop, config.log_every_steps,
                                config.eval_every_steps, config.checkpoint_every_steps)
-    writers = summaries.Writers(run.root if chief else None)
     outcome = loop.train(state, loop.make_train_fn(strategy, state, config.batch_size), iter(train_ds),
-                         intervals, steps_per_epoch, config.batch_size, run_eval,
-                         lambda step: manager.save(checkpoint_number=step), writers, log)
+                         intervals, steps_per_epoch, config.batch_size, run_eval, manager.save,
+                         summaries.Writers(run.root if chief else None), log)
 
     final = outcome['eval'] or run_eval()
     results = {f'{eval_name}_accuracy': final['accuracy'], f'{eval_name}_loss': final['loss'],
                f'{eval_name}_examples': final['num_examples'], 'global_step': int(state.step.numpy()),
                'train_examples_per_sec': outcome['train_examples_per_sec'],
-               'wall_seconds': time.time() - wall_start, 'flags': dataclasses.asdict(config)}
+               'weights_sha256': weights_fingerprint(state.model), 'flags': dataclasses.asdict(config)}
     if eval_name != 'test':
-        test = run_eval_on(strategy, model, arrays.test, config.eval_batch_size)
+        test = run_eval_on(strategy, state.model, arrays.test, config.eval_batch_size)
         results.update(test_accuracy=test['accuracy'], test_loss=test['loss'],
                        test_examples=test['num_examples'])
+    log(f'weights sha256 {results["weights_sha256"]} (worker {distribute.task_id(strategy)})')
+    export_model(state.model, config.export_dir, chief, distribute.task_id(strategy))
+    results['wall_seconds'] = time.time() - wall_start
     if chief:
-        export.save(model, config.export_dir)
-        results['wall_seconds'] = time.time() - wall_start
         run_dir.write_json(run.results_path, results)
         log(f'done   test accuracy {100 * results["test_accuracy"]:.2f}% on {results["test_examples"]} '
             f'examples, {results["wall_seconds"]:.0f}s; results {run.results_path}, export {config.export_dir}')
     return results
 
 
-def restore_latest(manager: tf.train.CheckpointManager, log) -> int | None:
-    """Restores the latest checkpoint if there is one; returns its step."""
-    if not manager.latest_checkpoint:
+def check_batch_size(batch_size: int, num_replicas: int):
+    """The global batch must split evenly over the replicas."""
+    if batch_size % num_replicas:
+        raise DigitsError(f'--batch_size ({batch_size}) must be divisible by the number of replicas '
+                          f'({num_replicas}); try {batch_size // num_replicas * num_replicas or num_replicas}')
+
+
+def create_train_state(config: config_lib.TrainConfig, total_steps: int) -> loop.TrainState:
+    """Model, optimizer (loss-scaled for float16) and step; call inside strategy.scope()."""
+    model = model_lib.create(config.model, config.l2)
+    optimizer = loop.create_optimizer(config.optimizer, config.learning_rate, config.lr_schedule,
+                                      total_steps, config.warmup_steps, config.momentum, config.weight_decay)
+    if config.precision == 'mixed_float16':
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return loop.create_state(model, optimizer)
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, log) -> int | None:
+    """Restores the latest checkpoint in directory (every worker reads the chief's); returns its step."""
+    latest = tf.train.latest_checkpoint(directory)
+    if not latest:
         return None
-    manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    step = int(manager.checkpoint.step.numpy())
-    log(f'resumed from step {step} ({manager.latest_checkpoint})')
+    checkpoint.restore(latest).assert_existing_objects_matched()
+    step = int(checkpoint.step.numpy())
+    log(f'resumed from step {step} ({latest})')
     return step
+
+
+def export_model(model, export_dir: str, chief: bool, task: int):
+    """The chief exports; the other workers must take part in saving too, so they write a copy and delete it."""
+    if chief:
+        export.save(model, export_dir)
+        return
+    scratch = os.path.join(os.path.dirname(os.path.abspath(export_dir)), f'.worker-{task}-export')
+    export.save(model, scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def weights_fingerprint(model) -> str:
+    """SHA-256 of every weight's bytes, in order: equal fingerprints mean bit-identical models."""
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()
 
 
 def make_evaluator(strategy, logits_fn, split: data.Split, batch_size: int):

@@ -81,7 +81,9 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
             loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-        grads = tape.gradient(loss, model.trainable_variables)
+            scaled_loss = optimizer.scale_loss(loss)  # Loss scaling for float16; identity otherwise.
+        # A LossScaleOptimizer unscales these, and skips the update if any is not finite.
+        grads = tape.gradient(scaled_loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return tf.stack([tf.reduce_sum(losses), tf.reduce_sum(count_correct(logits, labels))])
 

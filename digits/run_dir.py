@@ -8,6 +8,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 
 import tensorflow as tf
@@ -75,6 +76,25 @@ def read_json(path: str) -> dict:
         raise DigitsError(f'{path} is not valid JSON: {e}') from None
 
 
-def checkpoint_manager(checkpoint: tf.train.Checkpoint, run: RunDir) -> tf.train.CheckpointManager:
-    """The run's CheckpointManager, keeping the last MAX_CHECKPOINTS checkpoints."""
-    return tf.train.CheckpointManager(checkpoint, run.checkpoint_dir, max_to_keep=MAX_CHECKPOINTS)
+def checkpoint_manager(checkpoint: tf.train.Checkpoint, run: RunDir, task: int = 0,
+                       chief: bool = True) -> 'CheckpointSaver':
+    """The run's checkpoint saver: the chief keeps the last MAX_CHECKPOINTS in run.checkpoint_dir."""
+    return CheckpointSaver(checkpoint, run, task, chief)
+
+
+class CheckpointSaver:
+    """tf.train.CheckpointManager with TensorFlow's multi-worker rule: every worker saves (saving may run
+    collective ops), but only the chief's checkpoints are kept; the others write to a scratch folder
+    and delete it at once."""
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, run: RunDir, task: int, chief: bool):
+        self.chief = chief
+        directory = run.checkpoint_dir if chief else os.path.join(run.root, f'.worker-{task}-checkpoints')
+        self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=MAX_CHECKPOINTS)
+
+    def save(self, step: int) -> str:
+        """Saves a checkpoint numbered `step`; returns its path (deleted already on a non-chief)."""
+        path = self.manager.save(checkpoint_number=step)
+        if not self.chief:
+            shutil.rmtree(self.manager.directory, ignore_errors=True)
+        return path

@@ -8,6 +8,16 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOGICAL_CPUS = 4
+
+
+def pytest_configure(config):
+    """Splits the CPU into 4 logical devices before TensorFlow starts, for multi-replica tests."""
+    del config
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices('CPU')[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(LOGICAL_CPUS)])
 IDX_NAMES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte',
              't10k-labels-idx1-ubyte')
 TINY_TRAIN, TINY_TEST = 640, 203  # 203: no batch size used in the tests divides it.
