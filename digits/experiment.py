@@ -28,7 +28,6 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     if chief:
         run_dir.write_json(run.config_path, dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_dtype_policy(config.precision)  # Global: set on every run, float32 too.
 
     arrays = data.load(config.dataset, config.data_dir)
     train_split, eval_split, eval_name = arrays.train, arrays.test, 'test'
@@ -88,7 +87,7 @@ def check_batch_size(batch_size: int, num_replicas: int):
 
 def create_train_state(config: config_lib.TrainConfig, total_steps: int) -> loop.TrainState:
     """Model, optimizer (loss-scaled for float16) and step; call inside strategy.scope()."""
-    model = model_lib.create(config.model, config.l2)
+    model = model_lib.create(config.model, config.l2, config.precision)
     optimizer = loop.create_optimizer(config.optimizer, config.learning_rate, config.lr_schedule,
                                       total_steps, config.warmup_steps, config.momentum, config.weight_decay)
     if config.precision == 'mixed_float16':

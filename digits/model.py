@@ -79,8 +79,17 @@ class DigitCNN(keras.Model):
 MODELS = {'cnn': DigitCNN, 'simple': SimpleCNN}
 
 
-def create(name: str, l2: float = 0.0, **kwargs) -> keras.Model:
-    """Builds model `name` with its variables created (call inside strategy.scope() when distributing)."""
-    model = MODELS[name](l2=l2, name=name, **kwargs)
-    model(tf.zeros((1,) + INPUT_SHAPE))  # Creates the variables now, before any tf.function traces.
+def create(name: str, l2: float = 0.0, precision: str = 'float32', **kwargs) -> keras.Model:
+    """Builds model `name` with its variables created (call inside strategy.scope() when distributing).
+
+    precision: a Keras dtype policy; 'mixed_float16' computes in float16 with float32 weights (the last
+    layer stays float32 so logits and the loss are float32).
+    """
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(precision)  # Layers read the global policy when built...
+    try:
+        model = MODELS[name](l2=l2, name=name, **kwargs)
+        model(tf.zeros((1,) + INPUT_SHAPE))  # Creates the variables now, before any tf.function traces.
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)  # ...so it is restored for everyone else.
     return model

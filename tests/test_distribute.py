@@ -146,3 +146,24 @@ def test_multi_worker_on_localhost(tmp_path, tiny_data_dir):
     assert sorted(os.listdir(logdir / 'mw')) == ['checkpoints', 'config.json', 'eval', 'results.json', 'train']
     assert sorted(os.listdir(tmp_path / 'models')) == ['mw']
     assert 'ckpt-12.index' in os.listdir(logdir / 'mw' / 'checkpoints')
+
+
+@pytest.mark.parametrize('precision', ['mixed_float16', 'mixed_bfloat16'])
+def test_mixed_precision_trains_under_mirrored(tmp_path, tiny_data_dir, precision):
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, strategy='mirrored', cpu_replicas=2, precision=precision,
+                       train_steps=40, model='simple', learning_rate=0.01)
+    lines = []
+    results = experiment.train_and_evaluate(cfg, log=lines.append)
+    losses = [float(line.split('loss ')[1].split()[0]) for line in lines if line.startswith('train')]
+    assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0], losses
+    assert results['test_accuracy'] > 0.9 and results['test_examples'] == TINY_TEST
+    assert tf.keras.mixed_precision.dtype_policy().name == 'float32'  # not leaked to later models
+    saved = [name for name, _ in tf.train.list_variables(os.path.join(cfg.run_dir, 'checkpoints'))]
+    assert any('dynamic_scale' in name for name in saved) == (precision == 'mixed_float16')
+
+
+def test_mixed_float16_model_computes_in_float16_with_float32_logits():
+    net = model.create('cnn', precision='mixed_float16')
+    assert net.blocks[0].compute_dtype == 'float16' and net.blocks[0].variable_dtype == 'float32'
+    assert net(tf.zeros([2, 28, 28, 1])).dtype == tf.float32
+    assert model.create('cnn').blocks[0].compute_dtype == 'float32'
