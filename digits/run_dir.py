@@ -55,14 +55,20 @@ def write_json(path: str, obj):
     directory = os.path.dirname(path) or '.'
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path), suffix='.tmp')
+    except OSError as e:
+        raise DigitsError(f'cannot write {path}: {e.strerror}') from None
+    try:
         with os.fdopen(fd, 'w') as f:
             json.dump(obj, f, indent=2, sort_keys=True)
             f.write('\n')
             f.flush()
-            os.fsync(f.fileno())
+            os.fsync(f.fileno())  # The data is on disk before the rename makes it visible.
         os.replace(tmp, path)
-    except OSError as e:
-        raise DigitsError(f'cannot write {path}: {e.strerror}') from None
+    except BaseException as e:
+        os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise DigitsError(f'cannot write {path}: {e.strerror}') from None
+        raise
 
 
 def read_json(path: str) -> dict:
