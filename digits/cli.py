@@ -22,14 +22,14 @@ def run(main, prog: str):
         try:
             return main(argv)
         except DigitsError as e:
-            fail(prog, str(e))
+            fail(prog, str(e), e.prefix, e.exit_code)
 
     app.run(guarded_main, flags_parser=parse_flags)
 
 
-def fail(prog: str, message: str):
-    """Prints one error line to stderr and exits with status 2."""
-    print(f'{prog}: error: {message}', file=sys.stderr, flush=True)
+def fail(prog: str, message: str, prefix: str = 'error: ', exit_code: int = 2):
+    """Prints one line to stderr and exits with exit_code (2: a usage or data error)."""
+    print(f'{prog}: {prefix}{message}', file=sys.stderr, flush=True)
     # os._exit: no interpreter teardown, so TensorFlow cannot add a traceback or hang on exit.
     sys.stdout.flush()
-    os._exit(2)
+    os._exit(exit_code)

@@ -50,6 +50,7 @@ class TrainConfig:
     cpu_replicas: int = 0
     tpu: str | None = None
     precision: str = 'float32'
+    deterministic: bool = False
 
     @property
     def run_dir(self) -> str:
@@ -118,6 +119,9 @@ def define_train_flags(fv: flags.FlagValues = flags.FLAGS):
     integer('cpu_replicas', d.cpu_replicas, 'Split the host CPU into this many logical devices (0: no).')
     string('tpu', None, 'With --strategy=tpu: TPU name, grpc://host:port, or local (on a TPU VM).')
     enum('precision', d.precision, PRECISIONS, 'Compute dtype policy; mixed_float16 adds loss scaling.')
+    flags.DEFINE_bool('deterministic', d.deterministic, 'Bit-for-bit reproducible on the same machine '
+                      '(TensorFlow op determinism; slower). Resuming then ends with the same weights.',
+                      flag_values=fv)
 
 
 def define_eval_flags(fv: flags.FlagValues = flags.FLAGS):
@@ -176,6 +180,22 @@ def validate_train_config(config: TrainConfig):
                           ('precision', PRECISIONS)):
         if getattr(config, name) not in choices:
             raise DigitsError(f'--{name} ({getattr(config, name)}) must be one of {", ".join(choices)}')
+
+
+# Flags that decide what a checkpoint means or which examples a step sees: a run cannot resume with
+# other values. The rest (intervals, logging, training length, learning rate) may change on resume.
+RESUME_FIXED = ('dataset', 'model', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
+                'validation_split', 'augment')
+
+
+def check_resumable(config: TrainConfig, stored: dict, stored_path: str):
+    """Raises DigitsError naming the first flag in RESUME_FIXED whose value differs from the stored run's."""
+    for name in RESUME_FIXED:
+        before = stored.get(name, getattr(_TRAIN_DEFAULTS, name))
+        if before != getattr(config, name):
+            raise DigitsError(f'--{name} ({getattr(config, name)}) differs from the run being resumed '
+                              f'({before}, in {stored_path}); pass --{name}={before} to resume it, or '
+                              f'use a new --run_name')
 
 
 def _check_positive(config, name: str):

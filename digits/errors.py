@@ -1,5 +1,17 @@
-"""The one exception type for user errors: bad flags, bad data, bad files."""
+"""The exceptions an entry point turns into one line and an exit status, never a traceback."""
+import signal
 
 
 class DigitsError(Exception):
     """A problem the user can fix; entry points print it as one line and exit with status 2."""
+    prefix = 'error: '
+    exit_code = 2
+
+
+class Interrupted(DigitsError):
+    """SIGTERM / SIGINT stopped training after a checkpoint; exit status 128 + signal, as a shell reports."""
+    prefix = ''
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(f'{signal.Signals(signum).name}: {message}')
+        self.exit_code = 128 + signum

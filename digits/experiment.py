@@ -14,40 +14,42 @@ import numpy as np
 import tensorflow as tf
 
 from digits import config as config_lib
-from digits import data, distribute, export, loop, model as model_lib, run_dir, summaries
+from digits import data, distribute, export, loop, model as model_lib, preemption, run_dir, summaries
 from digits.errors import DigitsError
 
 
 def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
-    """Trains per `config`, evaluates on the test set, writes results.json and the export; returns results."""
+    """Trains per `config` (resuming its run if it exists), evaluates, writes results.json and the export.
+
+    Returns the results; a run that already finished is not trained again: its results are returned.
+    """
     wall_start = time.time()
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()  # Also makes tf.data keep its order.
     strategy = distribute.create_strategy(config.strategy, config.cpu_replicas, config.tpu)
-    chief = distribute.is_chief(strategy)
+    chief, task = distribute.is_chief(strategy), distribute.task_id(strategy)
     check_batch_size(config.batch_size, strategy.num_replicas_in_sync)
-    run = run_dir.create(config.run_dir) if chief else run_dir.RunDir(config.run_dir)
-    if chief:
-        run_dir.write_json(run.config_path, dataclasses.asdict(config))
+    run = prepare_run_dir(config, chief)
     keras.utils.set_random_seed(config.seed)
 
     arrays = data.load(config.dataset, config.data_dir)
-    train_split, eval_split, eval_name = arrays.train, arrays.test, 'test'
-    if config.validation_split:
-        train_split, eval_split = data.hold_out(arrays.train, config.validation_split, config.seed)
-        eval_name = 'validation'
+    train_split, eval_split, eval_name = split_for_training(arrays, config)
     steps_per_epoch = len(train_split) // config.batch_size
-    if steps_per_epoch == 0:
-        raise DigitsError(f'--batch_size ({config.batch_size}) is larger than the training set '
-                          f'({len(train_split)} examples)')
     total_steps = config.train_steps or config.epochs * steps_per_epoch
+    finished = finished_results(run, total_steps)
+    if finished:
+        log(f'digits: run {run.root} already finished at step {finished["global_step"]} (test accuracy '
+            f'{100 * finished["test_accuracy"]:.2f}%, {run.results_path}); nothing to do. Use a new '
+            f'--run_name to train again')
+        return finished
     log(f'digits: {config.dataset} {len(train_split)} train / {len(eval_split)} {eval_name} examples, '
         f'model {config.model}, {strategy.num_replicas_in_sync} replica(s), {total_steps} steps '
         f'({total_steps / steps_per_epoch:.1f} epochs), run {run.root}')
 
     with strategy.scope():
         state = create_train_state(config, total_steps)
-    manager = run_dir.checkpoint_manager(state.checkpoint(), run, distribute.task_id(strategy), chief)
+    saver = run_dir.checkpoint_manager(state.checkpoint(), run, task, chief)
     restore_latest(state.checkpoint(), run.checkpoint_dir, log)
-
     train_ds = strategy.distribute_datasets_from_function(
         lambda ctx: data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
                                        start_step=int(state.step.numpy()), input_context=ctx))
@@ -55,9 +57,10 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
                               config.eval_batch_size)
     intervals = loop.Intervals(total_steps, config.steps_per_loop, config.log_every_steps,
                                config.eval_every_steps, config.checkpoint_every_steps)
-    outcome = loop.train(state, loop.make_train_fn(strategy, state, config.batch_size), iter(train_ds),
-                         intervals, steps_per_epoch, config.batch_size, run_eval, manager.save,
-                         summaries.Writers(run.root if chief else None), log)
+    with create_stop(strategy, config, saver) as stop:
+        outcome = loop.train(state, loop.make_train_fn(strategy, state, config.batch_size), iter(train_ds),
+                             intervals, steps_per_epoch, config.batch_size, run_eval, saver.save,
+                             summaries.Writers(run.root if chief else None), log, stop)
 
     final = outcome['eval'] or run_eval()
     results = {f'{eval_name}_accuracy': final['accuracy'], f'{eval_name}_loss': final['loss'],
@@ -68,14 +71,65 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
         test = run_eval_on(strategy, state.model, arrays.test, config.eval_batch_size)
         results.update(test_accuracy=test['accuracy'], test_loss=test['loss'],
                        test_examples=test['num_examples'])
-    log(f'weights sha256 {results["weights_sha256"]} (worker {distribute.task_id(strategy)})')
-    export_model(state.model, config.export_dir, chief, distribute.task_id(strategy))
+    check_finite_results(results)
+    log(f'weights sha256 {results["weights_sha256"]} (worker {task})')
+    export_model(state.model, config.export_dir, chief, task)
     results['wall_seconds'] = time.time() - wall_start
     if chief:
         run_dir.write_json(run.results_path, results)
         log(f'done   test accuracy {100 * results["test_accuracy"]:.2f}% on {results["test_examples"]} '
             f'examples, {results["wall_seconds"]:.0f}s; results {run.results_path}, export {config.export_dir}')
     return results
+
+
+def prepare_run_dir(config: config_lib.TrainConfig, chief: bool) -> run_dir.RunDir:
+    """Creates or reopens the run directory; refuses to resume with incompatible flags; stores the flags."""
+    if not chief:
+        return run_dir.RunDir(config.run_dir)
+    run = run_dir.create(config.run_dir)
+    run_dir.check_writable(os.path.dirname(os.path.abspath(config.export_dir)),
+                           f'the parent of --export_dir ({config.export_dir})')
+    if os.path.exists(run.config_path):
+        config_lib.check_resumable(config, run_dir.read_json(run.config_path), run.config_path)
+    run_dir.write_json(run.config_path, dataclasses.asdict(config))
+    return run
+
+
+def split_for_training(arrays: data.Arrays, config: config_lib.TrainConfig):
+    """(train, eval, eval name): the test set, or a held-out part of the training set to tune on."""
+    if config.validation_split:
+        train_split, eval_split = data.hold_out(arrays.train, config.validation_split, config.seed)
+        eval_name = 'validation'
+    else:
+        train_split, eval_split, eval_name = arrays.train, arrays.test, 'test'
+    if len(train_split) < config.batch_size:
+        raise DigitsError(f'--batch_size ({config.batch_size}) is larger than the training set '
+                          f'({len(train_split)} examples)')
+    return train_split, eval_split, eval_name
+
+
+def finished_results(run: run_dir.RunDir, total_steps: int) -> dict | None:
+    """The run's results if it already trained to total_steps, else None."""
+    if not os.path.exists(run.results_path):
+        return None
+    results = run_dir.read_json(run.results_path)
+    return results if results.get('global_step', 0) >= total_steps else None
+
+
+def create_stop(strategy, config: config_lib.TrainConfig, saver):
+    """What stops training cleanly on SIGTERM / SIGINT (see digits.preemption)."""
+    if config.strategy == 'multi_worker':
+        with strategy.scope():
+            return preemption.MultiWorkerStop(strategy, saver)
+    return preemption.SignalStop()
+
+
+def check_finite_results(results: dict):
+    """Never export or report a model whose evaluation is not a number."""
+    for key in ('test_loss', 'validation_loss'):
+        if key in results and not math.isfinite(results[key]):
+            raise DigitsError(f'{key} is {results[key]}: the weights are not finite; nothing exported. '
+                              f'Lower --learning_rate and use a new --run_name')
 
 
 def check_batch_size(batch_size: int, num_replicas: int):
@@ -100,10 +154,22 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, log) -> int 
     latest = tf.train.latest_checkpoint(directory)
     if not latest:
         return None
-    checkpoint.restore(latest).assert_existing_objects_matched()
+    read_checkpoint(checkpoint, latest, '; it was left as it is: delete it to resume from an earlier one, '
+                                        'or use a new --run_name')
     step = int(checkpoint.step.numpy())
     log(f'resumed from step {step} ({latest})')
     return step
+
+
+def read_checkpoint(checkpoint: tf.train.Checkpoint, path: str, advice: str = ''):
+    """checkpoint.restore(path), with an unreadable or mismatched file as a one-line DigitsError."""
+    try:
+        status = checkpoint.restore(path)
+        status.assert_existing_objects_matched()
+        return status
+    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:  # IndexError: truncated file
+        reason = (getattr(e, 'message', None) or str(e)).strip().splitlines()[0]
+        raise DigitsError(f'cannot restore the latest checkpoint {path} ({reason}){advice}') from None
 
 
 def export_model(model, export_dir: str, chief: bool, task: int):
@@ -171,5 +237,5 @@ def restore_model(root: str):
     if latest is None:
         raise DigitsError(f'--run_dir ({root}) has no checkpoint in {run.checkpoint_dir}')
     model = model_lib.create(stored['model'], stored.get('l2', 0.0))
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    read_checkpoint(tf.train.Checkpoint(model=model), latest).expect_partial()
     return model, stored['dataset']

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from digits import summaries
+from digits.errors import DigitsError
 
 SUM = tf.distribute.ReduceOp.SUM
 
@@ -24,7 +25,10 @@ class TrainState:
     step: tf.Variable
 
     def checkpoint(self) -> tf.train.Checkpoint:
-        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+        # Keras does not checkpoint its layers' random-number state (dropout's SeedGenerator); without it
+        # a resumed run would draw different dropout masks than a run that never stopped.
+        rng = [v for v in self.model.variables if v.path.endswith('seed_generator_state')]
+        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step, rng=rng)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +74,15 @@ def count_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
 
 
 def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int) -> Callable:
-    """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy'}: num_steps steps in one tf.function."""
+    """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy', 'nonfinite_*'} over num_steps.
+
+    `nonfinite_gradients` counts steps whose gradients held a NaN or Inf (summed over replicas). A
+    LossScaleOptimizer skips such steps by design, so under float16 they are not counted.
+    `nonfinite_weights` counts NaN / Inf weights after the last step: a NaN can hide behind a ReLU or a
+    max-pool (oneDNN's max drops it), leaving the loss finite while the weights are not.
+    """
     model, optimizer = state.model, state.optimizer
+    loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
@@ -85,18 +96,27 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
         # A LossScaleOptimizer unscales these, and skips the update if any is not finite.
         grads = tape.gradient(scaled_loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return tf.stack([tf.reduce_sum(losses), tf.reduce_sum(count_correct(logits, labels))])
+        bad_grads = 0.0 if loss_scaled else 1.0 - tf.cast(tf.math.is_finite(tf.linalg.global_norm(grads)),
+                                                          tf.float32)
+        return tf.stack([tf.reduce_sum(losses), tf.reduce_sum(count_correct(logits, labels)), bad_grads])
 
     @tf.function
     def train_fn(iterator, num_steps):
-        totals = tf.zeros([2])  # [sum of example losses, number correct] over all replicas and steps.
+        totals = tf.zeros([3])  # [sum of example losses, number correct, bad-gradient steps], all replicas.
         for _ in tf.range(num_steps):
             per_replica = strategy.run(replica_step, args=next(iterator))
             totals += strategy.reduce(SUM, per_replica, axis=None)
         examples = tf.cast(num_steps * global_batch, tf.float32)
-        return {'loss': totals[0] / examples, 'accuracy': totals[1] / examples}
+        return {'loss': totals[0] / examples, 'accuracy': totals[1] / examples,
+                'nonfinite_gradients': totals[2], 'nonfinite_weights': count_nonfinite(model.weights)}
 
     return train_fn
+
+
+def count_nonfinite(variables) -> tf.Tensor:
+    """The number of NaN or Inf values in variables, as a float32 scalar."""
+    return tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(v), tf.float32)) for v in variables
+                     if tf.as_dtype(v.dtype).is_floating])
 
 
 def make_eval_fn(strategy: tf.distribute.Strategy, logits_fn: Callable) -> Callable:
@@ -130,9 +150,13 @@ def is_time(step: int, previous_step: int, every: int, last_step: int) -> bool:
 
 
 def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals, steps_per_epoch: int,
-          global_batch: int, run_eval: Callable[[], dict], save_checkpoint: Callable[[int], None],
-          writers: summaries.Writers, log: Callable[[str], None] = print) -> dict:
-    """The outer loop, from state.step to intervals.total_steps; returns the last train and eval metrics."""
+          global_batch: int, run_eval: Callable[[], dict], save_checkpoint: Callable[[int], str],
+          writers: summaries.Writers, log: Callable[[str], None] = print, stop=None) -> dict:
+    """The outer loop, from state.step to intervals.total_steps; returns the last train and eval metrics.
+
+    Between tf.function calls it checks the numbers (before anything is saved) and `stop.check` (a
+    preemption watcher from digits.preemption), which may checkpoint and raise errors.Interrupted.
+    """
     step, last = int(state.step.numpy()), intervals.total_steps
     window = summaries.Window()
     train_seconds, trained_examples, eval_metrics = 0.0, 0, {}
@@ -142,9 +166,11 @@ def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals,
         metrics = {k: float(v) for k, v in train_fn(iterator, tf.constant(num_steps)).items()}
         seconds = time.perf_counter() - start  # float() above waited for the device: this is real time.
         previous, step = step, step + num_steps
+        check_finite(metrics, previous, step)
         state.step.assign(step)
-        window.add(metrics, num_steps, num_steps * global_batch, seconds)
-        train_seconds, trained_examples = train_seconds + seconds, trained_examples + num_steps * global_batch
+        examples = num_steps * global_batch
+        window.add({k: metrics[k] for k in ('loss', 'accuracy')}, num_steps, examples, seconds)
+        train_seconds, trained_examples = train_seconds + seconds, trained_examples + examples
         if is_time(step, previous, intervals.log_every, last):
             scalars = window.flush(learning_rate=float(state.optimizer.learning_rate))
             log(progress_line(step, last, steps_per_epoch, scalars))
@@ -156,8 +182,26 @@ def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals,
             writers.write('eval', step, {'loss': eval_metrics['loss'], 'accuracy': eval_metrics['accuracy']})
         if is_time(step, previous, intervals.checkpoint_every, last):
             save_checkpoint(step)
+        if stop is not None:
+            writers.flush()  # Cheap, and nothing is lost if stop.check ends the run.
+            stop.check(step, save_checkpoint)
     writers.flush()
     return {'eval': eval_metrics, 'train_examples_per_sec': trained_examples / max(train_seconds, 1e-9)}
+
+
+def check_finite(metrics: dict, previous: int, step: int):
+    """Stops the run before a non-finite loss or gradient can reach a checkpoint or the export."""
+    if metrics.get('nonfinite_gradients', 0) > 0:
+        quantity = f'gradients ({int(metrics["nonfinite_gradients"])} replica-steps with NaN or Inf)'
+    elif not np.isfinite(metrics['loss']):
+        quantity = f'training loss ({metrics["loss"]})'
+    elif metrics.get('nonfinite_weights', 0) > 0:
+        quantity = f'weights ({int(metrics["nonfinite_weights"])} NaN or Inf values)'
+    else:
+        return
+    raise DigitsError(f'non-finite {quantity} in steps {previous + 1}-{step}; stopped without saving, '
+                      f'so the latest checkpoint is the last good one. Lower --learning_rate (or add '
+                      f'--warmup_steps) and rerun the same command to resume from it')
 
 
 def progress_line(step: int, last: int, steps_per_epoch: int, scalars: dict) -> str:

@@ -41,13 +41,18 @@ class RunDir:
 
 def create(root: str) -> RunDir:
     """Creates the run directory (and parents); a one-line error when it cannot be written."""
+    check_writable(root, f'the run directory {root} (--logdir/--run_name)')
+    return RunDir(root)
+
+
+def check_writable(directory: str, what: str):
+    """Creates directory if needed and writes a scratch file there, so a bad path fails before training."""
     try:
-        os.makedirs(root, exist_ok=True)
-        with tempfile.TemporaryFile(dir=root):
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as e:
-        raise DigitsError(f'cannot write the run directory {root}: {e.strerror}') from None
-    return RunDir(root)
+        raise DigitsError(f'cannot write {what}: {e.strerror}') from None
 
 
 def write_json(path: str, obj):
@@ -94,13 +99,26 @@ class CheckpointSaver:
     and delete it at once."""
 
     def __init__(self, checkpoint: tf.train.Checkpoint, run: RunDir, task: int, chief: bool):
-        self.chief = chief
+        self.chief, self.kept_dir = chief, run.checkpoint_dir
         directory = run.checkpoint_dir if chief else os.path.join(run.root, f'.worker-{task}-checkpoints')
         self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=MAX_CHECKPOINTS)
+        self.last_step, self.last_path = None, None
 
     def save(self, step: int) -> str:
-        """Saves a checkpoint numbered `step`; returns its path (deleted already on a non-chief)."""
-        path = self.manager.save(checkpoint_number=step)
+        """Saves a checkpoint numbered `step` (once); returns its path in the chief's checkpoint folder."""
+        if step == self.last_step:
+            return self.last_path
+        try:
+            # TensorFlow writes the files under temporary names and updates the `checkpoint` index
+            # last, so a crash or a full disk mid-save leaves the previous checkpoint as the latest.
+            path = self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as e:
+            message = getattr(e, 'message', None) or getattr(e, 'strerror', None) or str(e)
+            raise DigitsError(f'cannot save the checkpoint of step {step} in {self.manager.directory}: '
+                              f'{message.splitlines()[0]}; the latest checkpoint is still '
+                              f'{self.manager.latest_checkpoint}') from None
         if not self.chief:
             shutil.rmtree(self.manager.directory, ignore_errors=True)
+            path = os.path.join(self.kept_dir, os.path.basename(path))  # the chief's copy of this step
+        self.last_step, self.last_path = step, path
         return path

@@ -56,3 +56,11 @@ def test_config_is_frozen():
 def test_validate_catches_choices_set_without_flags():
     with pytest.raises(DigitsError, match=r'--optimizer \(rmsprop\) must be one of sgd, adam, adamw'):
         config.validate_train_config(config.TrainConfig(optimizer='rmsprop'))
+
+
+def test_check_resumable_names_the_changed_flag_and_allows_intervals():
+    stored = dataclasses.asdict(config.TrainConfig())
+    config.check_resumable(config.TrainConfig(log_every_steps=7, epochs=3, learning_rate=0.1), stored, 'c.json')
+    with pytest.raises(DigitsError, match=r'^--seed \(5\) differs from the run being resumed \(0, in c.json\); '
+                                          r'pass --seed=0 to resume it'):
+        config.check_resumable(config.TrainConfig(seed=5), stored, 'c.json')

@@ -1,0 +1,147 @@
+"""digits.experiment as a long run sees it: resume, killed runs, bad numbers, refused flags, broken files."""
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import ROOT, TINY_TEST, run_module, smoke_config
+from digits import experiment, loop
+from digits.errors import DigitsError
+
+QUIET = dict(log=lambda line: None)
+
+
+def copy_run(cfg, tmp_path):
+    """A copy of a finished run's directory under tmp_path, and the config that points at it."""
+    new = smoke_config(str(tmp_path), cfg.data_dir)
+    shutil.copytree(cfg.run_dir, new.run_dir)
+    return dataclasses.replace(new, **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+                                       if f.name not in ('logdir', 'export_dir')})
+
+
+def test_sigkill_then_rerun_ends_exactly_like_an_uninterrupted_run(tmp_path, tiny_data_dir):
+    proc = subprocess.run(
+        [sys.executable, 'scripts/kill_and_resume.py', f'--logdir={tmp_path}/logs', '--prefix=k',
+         '--kill_after_checkpoints=2', f'--data_dir={tiny_data_dir}', '--model=simple', '--batch_size=32',
+         '--train_steps=200', '--steps_per_loop=10', '--checkpoint_every_steps=40', '--eval_every_steps=100',
+         '--deterministic'],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert 'killed k-killed with SIGKILL after 2 checkpoint(s)' in proc.stdout
+    assert 'resumed from step 80' in proc.stdout  # killed after ckpt-80, before ckpt-120 was listed
+    assert proc.stdout.rstrip().endswith('identical')  # same step, test loss and weight bytes
+
+
+def test_finished_run_is_not_trained_again(smoke_run, tmp_path):
+    cfg, results, _ = smoke_run
+    cfg = dataclasses.replace(copy_run(cfg, tmp_path), log_every_steps=5)  # intervals may change
+    before = {f: os.path.getmtime(os.path.join(cfg.run_dir, 'checkpoints', f))
+              for f in os.listdir(os.path.join(cfg.run_dir, 'checkpoints'))}
+    lines = []
+    again = experiment.train_and_evaluate(cfg, log=lines.append)
+    assert again['weights_sha256'] == results['weights_sha256']
+    assert len(lines) == 1 and 'already finished at step 60' in lines[0]
+    assert before == {f: os.path.getmtime(os.path.join(cfg.run_dir, 'checkpoints', f))
+                      for f in os.listdir(os.path.join(cfg.run_dir, 'checkpoints'))}
+
+
+@pytest.mark.parametrize('flag,value', [('batch_size', 64), ('model', 'simple'), ('dataset', 'fashion_mnist')])
+def test_resume_with_a_flag_that_changes_the_run_is_refused(smoke_run, tmp_path, flag, value):
+    cfg = dataclasses.replace(copy_run(smoke_run[0], tmp_path), **{flag: value})
+    with pytest.raises(DigitsError, match=rf'^--{flag} \({value}\) differs from the run being resumed'):
+        experiment.train_and_evaluate(cfg, **QUIET)
+
+
+def test_longer_rerun_resumes_from_the_last_checkpoint(smoke_run, tmp_path):
+    cfg = dataclasses.replace(copy_run(smoke_run[0], tmp_path), train_steps=80)
+    lines = []
+    results = experiment.train_and_evaluate(cfg, log=lines.append)
+    assert any(line.startswith('resumed from step 60') for line in lines)
+    assert results['global_step'] == 80 and results['test_examples'] == TINY_TEST
+
+
+def poison_on_call(monkeypatch, call: int, variable: int):
+    """Makes the train_fn's `call`-th call start from a NaN kernel, as a diverging run would."""
+    real = loop.make_train_fn
+
+    def make(strategy, state, global_batch):
+        train_fn, calls = real(strategy, state, global_batch), []
+
+        def poisoned(iterator, num_steps):
+            calls.append(1)
+            if len(calls) == call:
+                kernel = state.model.trainable_variables[variable]
+                kernel.assign(tf.fill(kernel.shape, np.nan))
+            return train_fn(iterator, num_steps)
+        return poisoned
+
+    monkeypatch.setattr(loop, 'make_train_fn', make)
+
+
+# The output kernel's NaN reaches the loss and the gradients; the first conv kernel's NaN is swallowed by
+# ReLU / max-pool, so only the weights show it.
+@pytest.mark.parametrize('variable,quantity', [(-2, 'gradients'), (0, 'weights')])
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_data_dir, monkeypatch, variable,
+                                                              quantity):
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple')  # 10 steps per call, ckpt every 20
+    poison_on_call(monkeypatch, 4, variable)
+    with pytest.raises(DigitsError, match=rf'^non-finite {quantity} .* in steps 31-40; stopped without saving'):
+        experiment.train_and_evaluate(cfg, **QUIET)
+    latest = tf.train.latest_checkpoint(os.path.join(cfg.run_dir, 'checkpoints'))
+    assert latest.endswith('ckpt-20')
+    assert all(np.isfinite(tf.train.load_variable(latest, name)).all()
+               for name, _ in tf.train.list_variables(latest) if 'model' in name)
+    assert not os.path.exists(cfg.export_dir) and not os.path.exists(os.path.join(cfg.run_dir, 'results.json'))
+
+
+def test_full_disk_during_a_checkpoint_is_one_line_error(tmp_path, tiny_data_dir, monkeypatch):
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple')
+    real_save, calls = tf.train.CheckpointManager.save, []
+
+    def save(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # what TensorFlow raises when a write hits ENOSPC
+            raise tf.errors.ResourceExhaustedError(None, None, 'ckpt-40.data: No space left on device')
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, 'save', save)
+    with pytest.raises(DigitsError, match=r'cannot save the checkpoint of step 40 in .*: ckpt-40.data: No space '
+                                          r'left on device; the latest checkpoint is still .*ckpt-20$'):
+        experiment.train_and_evaluate(cfg, **QUIET)
+
+
+def test_corrupt_latest_checkpoint_is_an_error_and_is_kept(smoke_run, tmp_path):
+    cfg = dataclasses.replace(copy_run(smoke_run[0], tmp_path), train_steps=80)
+    data_file = os.path.join(cfg.run_dir, 'checkpoints', 'ckpt-60.data-00000-of-00001')
+    with open(data_file, 'r+b') as f:
+        f.truncate(os.path.getsize(data_file) // 2)
+    size = os.path.getsize(data_file)
+    proc = run_module('digits.train', *(f'--{f.name}={getattr(cfg, f.name)}' for f in dataclasses.fields(cfg)
+                                        if getattr(cfg, f.name) not in (None, '')))
+    errors = [l for l in proc.stderr.splitlines() if l.startswith('digits.train:')]
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert errors == [errors[0]] and 'cannot restore the latest checkpoint' in errors[0]
+    assert 'ckpt-60' in errors[0] and 'it was left as it is' in errors[0]
+    assert os.path.getsize(data_file) == size
+    assert tf.train.latest_checkpoint(os.path.join(cfg.run_dir, 'checkpoints')).endswith('ckpt-60')
+    proc = run_module('digits.evaluate', f'--run_dir={cfg.run_dir}', f'--data_dir={cfg.data_dir}')
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert 'digits.evaluate: error: cannot restore the latest checkpoint' in proc.stderr
+
+
+@pytest.mark.parametrize('flag', ['logdir', 'export_dir'])
+def test_unwritable_output_is_one_line_error_before_training(tmp_path, tiny_data_dir, flag):
+    (tmp_path / 'file').write_text('not a directory')
+    target = tmp_path / 'file' / 'sub'
+    proc = run_module('digits.train', f'--data_dir={tiny_data_dir}', '--run_name=r',
+                      f'--logdir={target if flag == "logdir" else tmp_path / "logs"}',
+                      f'--export_dir={target / "m" if flag == "export_dir" else tmp_path / "m"}')
+    errors = [l for l in proc.stderr.splitlines() if l.startswith('digits.train:')]
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert len(errors) == 1 and 'cannot write' in errors[0] and 'Not a directory' in errors[0]
+    assert 'train  step' not in proc.stdout
