@@ -51,6 +51,8 @@ class TrainConfig:
     tpu: str | None = None
     precision: str = 'float32'
     deterministic: bool = False
+    jit_compile: bool = False
+    profile_steps: int = 0
 
     @property
     def run_dir(self) -> str:
@@ -66,6 +68,15 @@ class EvalConfig:
     data_dir: str | None = None
     batch_size: int = 1000
     output_json: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    """What `python -m digits.predict` classifies, with which export, and where it writes."""
+    model: str
+    files: tuple[str, ...]
+    output_json: str | None = None
+    save_preprocessed: str | None = None
 
 
 _TRAIN_DEFAULTS = TrainConfig()
@@ -122,6 +133,10 @@ def define_train_flags(fv: flags.FlagValues = flags.FLAGS):
     flags.DEFINE_bool('deterministic', d.deterministic, 'Bit-for-bit reproducible on the same machine '
                       '(TensorFlow op determinism; slower). Resuming then ends with the same weights.',
                       flag_values=fv)
+    flags.DEFINE_bool('jit_compile', d.jit_compile, 'XLA-compile the forward and backward pass (measured '
+                      'slower on CPU: see scripts/benchmark.py; try it on GPU / TPU).', flag_values=fv)
+    integer('profile_steps', d.profile_steps, 'Record a TensorFlow profiler trace of this many steps, '
+            'after the first tf.function call, into <run>/train (TensorBoard\'s Profile tab). 0: off.')
 
 
 def define_eval_flags(fv: flags.FlagValues = flags.FLAGS):
@@ -133,6 +148,25 @@ def define_eval_flags(fv: flags.FlagValues = flags.FLAGS):
     flags.DEFINE_integer('batch_size', EvalConfig.batch_size, 'Evaluation batch size.', flag_values=fv)
     flags.DEFINE_string('output_json', None, 'Also write {accuracy, loss, num_examples} here.',
                         flag_values=fv)
+
+
+def define_predict_flags(fv: flags.FlagValues = flags.FLAGS):
+    """Flags of `python -m digits.predict`; the image files are the positional arguments."""
+    flags.DEFINE_string('model', None, 'Exported SavedModel directory (models/<run_name>).', flag_values=fv)
+    flags.DEFINE_string('output_json', None, 'Also write the predictions here, as a JSON list.',
+                        flag_values=fv)
+    flags.DEFINE_string('save_preprocessed', None, 'Write the 28x28 image classified for each file into '
+                        'this folder (as <name>.png), to see what the model saw.', flag_values=fv)
+
+
+def predict_config_from_flags(values: flags.FlagValues, files: list[str]) -> PredictConfig:
+    """Builds and validates the PredictConfig from parsed flags and the file arguments."""
+    if not values['model'].value:
+        raise DigitsError('--model is required: the exported model to use, e.g. --model=models/<run_name>')
+    if not files:
+        raise DigitsError('no image files given: python -m digits.predict --model=DIR FILE...')
+    return PredictConfig(values['model'].value, tuple(files), values['output_json'].value,
+                         values['save_preprocessed'].value)
 
 
 def train_config_from_flags(values: flags.FlagValues, now: datetime.datetime | None = None) -> TrainConfig:
@@ -162,7 +196,8 @@ def validate_train_config(config: TrainConfig):
     for name in ('batch_size', 'epochs', 'steps_per_loop', 'log_every_steps', 'eval_every_steps',
                  'checkpoint_every_steps', 'eval_batch_size'):
         _check_positive(config, name)
-    for name in ('train_steps', 'warmup_steps', 'cpu_replicas', 'weight_decay', 'l2', 'momentum'):
+    for name in ('train_steps', 'warmup_steps', 'cpu_replicas', 'weight_decay', 'l2', 'momentum',
+                 'profile_steps'):
         if getattr(config, name) < 0:
             raise DigitsError(f'--{name} ({getattr(config, name)}) must not be negative')
     if not config.learning_rate > 0:

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import math
 import os
+import resource
 import shutil
 import time
 
@@ -13,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import digits
 from digits import config as config_lib
 from digits import data, distribute, export, loop, model as model_lib, preemption, run_dir, summaries
 from digits.errors import DigitsError
@@ -57,15 +59,20 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
                               config.eval_batch_size)
     intervals = loop.Intervals(total_steps, config.steps_per_loop, config.log_every_steps,
                                config.eval_every_steps, config.checkpoint_every_steps)
+    train_fn = loop.make_train_fn(strategy, state, config.batch_size, config.jit_compile)
+    profiler = summaries.Profiler(run.summary_dir('train'), config.profile_steps if chief else 0,
+                                  skip_until=int(state.step.numpy()) + 1)
     with create_stop(strategy, config, saver) as stop:
-        outcome = loop.train(state, loop.make_train_fn(strategy, state, config.batch_size), iter(train_ds),
-                             intervals, steps_per_epoch, config.batch_size, run_eval, saver.save,
-                             summaries.Writers(run.root if chief else None), log, stop)
+        outcome = loop.train(state, train_fn, iter(train_ds), intervals, steps_per_epoch, config.batch_size,
+                             run_eval, saver.save, summaries.Writers(run.root if chief else None), log, stop,
+                             profiler)
 
     final = outcome['eval'] or run_eval()
     results = {f'{eval_name}_accuracy': final['accuracy'], f'{eval_name}_loss': final['loss'],
                f'{eval_name}_examples': final['num_examples'], 'global_step': int(state.step.numpy()),
                'train_examples_per_sec': outcome['train_examples_per_sec'],
+               'time_to_first_step': seconds_since_start(outcome['first_call_done']),
+               'peak_memory_mb': peak_memory_mb(),
                'weights_sha256': weights_fingerprint(state.model), 'flags': dataclasses.asdict(config)}
     if eval_name != 'test':
         test = run_eval_on(strategy, state.model, arrays.test, config.eval_batch_size)
@@ -78,7 +85,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     if chief:
         run_dir.write_json(run.results_path, results)
         log(f'done   test accuracy {100 * results["test_accuracy"]:.2f}% on {results["test_examples"]} '
-            f'examples, {results["wall_seconds"]:.0f}s; results {run.results_path}, export {config.export_dir}')
+            f'examples, {results["wall_seconds"]:.0f}s (first step after {results["time_to_first_step"]}s, '
+            f'peak memory {results["peak_memory_mb"]:.0f} MiB); results {run.results_path}, '
+            f'export {config.export_dir}')
     return results
 
 
@@ -180,6 +189,16 @@ def export_model(model, export_dir: str, chief: bool, task: int):
     scratch = os.path.join(os.path.dirname(os.path.abspath(export_dir)), f'.worker-{task}-export')
     export.save(model, scratch)
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def seconds_since_start(when: float | None) -> float | None:
+    """Seconds from process start to `when` (None if nothing was trained in this process)."""
+    return None if when is None else round(when - digits.PROCESS_START, 2)
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def weights_fingerprint(model) -> str:

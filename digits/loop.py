@@ -73,18 +73,21 @@ def count_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
 
 
-def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int) -> Callable:
+def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int,
+                  jit_compile: bool = False) -> Callable:
     """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy', 'nonfinite_*'} over num_steps.
 
     `nonfinite_gradients` counts steps whose gradients held a NaN or Inf (summed over replicas). A
     LossScaleOptimizer skips such steps by design, so under float16 they are not counted.
     `nonfinite_weights` counts NaN / Inf weights after the last step: a NaN can hide behind a ReLU or a
     max-pool (oneDNN's max drops it), leaving the loss finite while the weights are not.
+    jit_compile: XLA-compile the forward and backward pass, the part that compiles everywhere (the
+    iterator and the optimizer's cross-replica update stay outside).
     """
     model, optimizer = state.model, state.optimizer
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
-    def replica_step(images, labels):
+    def compute_gradients(images, labels):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
             losses = example_losses(logits, labels)
@@ -93,12 +96,20 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled_loss = optimizer.scale_loss(loss)  # Loss scaling for float16; identity otherwise.
-        # A LossScaleOptimizer unscales these, and skips the update if any is not finite.
         grads = tape.gradient(scaled_loss, model.trainable_variables)
+        return grads, tf.stack([tf.reduce_sum(losses), tf.reduce_sum(count_correct(logits, labels))])
+
+    if jit_compile:
+        check_jit_compilable(model, strategy.num_replicas_in_sync)
+        compute_gradients = tf.function(compute_gradients, jit_compile=True)
+
+    def replica_step(images, labels):
+        grads, sums = compute_gradients(images, labels)
+        # A LossScaleOptimizer unscales these, and skips the update if any is not finite.
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         bad_grads = 0.0 if loss_scaled else 1.0 - tf.cast(tf.math.is_finite(tf.linalg.global_norm(grads)),
                                                           tf.float32)
-        return tf.stack([tf.reduce_sum(losses), tf.reduce_sum(count_correct(logits, labels)), bad_grads])
+        return tf.concat([sums, [bad_grads]], axis=0)
 
     @tf.function
     def train_fn(iterator, num_steps):
@@ -111,6 +122,14 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
                 'nonfinite_gradients': totals[2], 'nonfinite_weights': count_nonfinite(model.weights)}
 
     return train_fn
+
+
+def check_jit_compilable(model: keras.Model, num_replicas: int):
+    """Synchronized batch norm all-reduces inside the forward pass: not in a nested XLA function."""
+    if num_replicas > 1 and any(getattr(layer, 'synchronized', False) for layer in model._flatten_layers()):
+        raise DigitsError(f'--jit_compile cannot compile --model={model.name} on {num_replicas} replicas: its '
+                          f'synchronized batch norm talks to the other replicas mid-step; use one replica '
+                          f'or drop --jit_compile')
 
 
 def count_nonfinite(variables) -> tf.Tensor:
@@ -151,21 +170,28 @@ def is_time(step: int, previous_step: int, every: int, last_step: int) -> bool:
 
 def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals, steps_per_epoch: int,
           global_batch: int, run_eval: Callable[[], dict], save_checkpoint: Callable[[int], str],
-          writers: summaries.Writers, log: Callable[[str], None] = print, stop=None) -> dict:
+          writers: summaries.Writers, log: Callable[[str], None] = print, stop=None,
+          profiler: summaries.Profiler | None = None) -> dict:
     """The outer loop, from state.step to intervals.total_steps; returns the last train and eval metrics.
 
     Between tf.function calls it checks the numbers (before anything is saved) and `stop.check` (a
     preemption watcher from digits.preemption), which may checkpoint and raise errors.Interrupted.
+    Also returns `first_call_done`: the Unix time the first call returned (time to first step).
     """
     step, last = int(state.step.numpy()), intervals.total_steps
     window = summaries.Window()
-    train_seconds, trained_examples, eval_metrics = 0.0, 0, {}
+    train_seconds, trained_examples, eval_metrics, first_call_done = 0.0, 0, {}, None
     while step < last:
         num_steps = min(intervals.steps_per_loop, last - step)
+        if profiler:
+            profiler.before_call(step)
         start = time.perf_counter()
         metrics = {k: float(v) for k, v in train_fn(iterator, tf.constant(num_steps)).items()}
         seconds = time.perf_counter() - start  # float() above waited for the device: this is real time.
+        first_call_done = first_call_done or time.time()
         previous, step = step, step + num_steps
+        if profiler:
+            profiler.after_call(step)
         check_finite(metrics, previous, step)
         state.step.assign(step)
         examples = num_steps * global_batch
@@ -186,7 +212,10 @@ def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals,
             writers.flush()  # Cheap, and nothing is lost if stop.check ends the run.
             stop.check(step, save_checkpoint)
     writers.flush()
-    return {'eval': eval_metrics, 'train_examples_per_sec': trained_examples / max(train_seconds, 1e-9)}
+    if profiler:
+        profiler.close()
+    return {'eval': eval_metrics, 'train_examples_per_sec': trained_examples / max(train_seconds, 1e-9),
+            'first_call_done': first_call_done}
 
 
 def check_finite(metrics: dict, previous: int, step: int):

@@ -45,3 +45,30 @@ class Window:
         result.update(extra)
         self.__init__()
         return result
+
+
+class Profiler:
+    """Records a TensorFlow profiler trace of `num_steps` steps into logdir (TensorBoard's Profile tab).
+
+    The trace starts at the first call after `skip_until` (the first call traces and compiles the step
+    function, which is not what a profile should show) and stops once num_steps steps have run.
+    """
+
+    def __init__(self, logdir: str, num_steps: int, skip_until: int):
+        self._logdir, self._num_steps, self._skip_until = logdir, num_steps, skip_until
+        self._start, self.done = None, num_steps <= 0
+
+    def before_call(self, step: int):
+        if not self.done and self._start is None and step >= self._skip_until:
+            tf.profiler.experimental.start(self._logdir)
+            self._start = step
+
+    def after_call(self, step: int):
+        if self._start is not None and step - self._start >= self._num_steps:
+            self.close()
+
+    def close(self):
+        """Stops a trace still running (the run ended before num_steps)."""
+        if self._start is not None and not self.done:
+            tf.profiler.experimental.stop()
+        self.done = True

@@ -2,6 +2,7 @@
 import json
 import os
 import sys
+import time
 
 import pytest
 
@@ -20,11 +21,14 @@ def error_lines(stderr: str) -> list[str]:
 def cli_run(tmp_path_factory, tiny_data_dir):
     """python -m digits.train --flagfile=configs/smoke.cfg on the tiny data; returns (tmp, results)."""
     tmp = tmp_path_factory.mktemp('cli')
+    started = time.time()
     proc = run_module('digits.train', '--flagfile=configs/smoke.cfg', f'--data_dir={tiny_data_dir}',
                       f'--logdir={tmp}/logs', '--run_name=e2e', f'--export_dir={tmp}/models/e2e')
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(tmp / 'logs' / 'e2e' / 'results.json') as f:
-        return tmp, json.load(f), proc.stdout
+        results = json.load(f)
+    results['test_seconds'] = time.time() - started  # the whole process, as the test saw it
+    return tmp, results, proc.stdout
 
 
 def test_train_prints_progress_and_writes_outputs(cli_run):
@@ -33,6 +37,10 @@ def test_train_prints_progress_and_writes_outputs(cli_run):
     assert results['test_examples'] == TINY_TEST
     assert os.path.isfile(tmp / 'models' / 'e2e' / 'saved_model.pb')
     assert os.path.isfile(tmp / 'logs' / 'e2e' / 'config.json')
+    # Time to first step counts from the process start (imports included), so it exceeds nothing of
+    # the process's own and falls inside the time the test waited for it.
+    assert 0 < results['time_to_first_step'] < results['test_seconds']
+    assert results['wall_seconds'] < results['test_seconds']
 
 
 @pytest.mark.parametrize('source', ['model', 'run_dir'])

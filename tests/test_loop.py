@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY_TEST, make_digits
+from conftest import TINY_TEST, make_digits, smoke_config
 from digits import data, experiment, loop, model
 
 
@@ -75,3 +75,25 @@ def test_cosine_schedule_warms_up_then_decays():
         values.append(float(opt.learning_rate))  # the schedule's value at the optimizer's step
     assert values[0] == 0 and values[1] == pytest.approx(0.05) and values[2] == pytest.approx(0.1)
     assert values[3] == pytest.approx(0.05, abs=1e-3) and values[4] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_step_function_is_traced_once(tmp_path, tiny_data_dir, monkeypatch):
+    """A run whose last call has fewer steps (65 = 6 x 10 + 5) still traces train_fn once: num_steps is a
+    tensor, and every batch has the same shape. The evaluation (padded batches) traces once too."""
+    made = []
+    for name in ('make_train_fn', 'make_eval_fn'):
+        real = getattr(loop, name)
+        monkeypatch.setattr(loop, name, lambda *a, _real=real, **k: made.append(_real(*a, **k)) or made[-1])
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', train_steps=65, eval_every_steps=20)
+    experiment.train_and_evaluate(cfg, log=lambda line: None)
+    train_fn, eval_fn = made[0], made[1]
+    assert train_fn.experimental_get_tracing_count() == 1
+    assert eval_fn.experimental_get_tracing_count() == 1  # 203 examples in padded batches of 64
+
+
+def test_profile_steps_writes_a_trace_and_memory_is_reported(tmp_path, tiny_data_dir):
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', profile_steps=10)
+    results = experiment.train_and_evaluate(cfg, log=lambda line: None)
+    traces = list((tmp_path / 'logs' / 'smoke' / 'train' / 'plugins' / 'profile').glob('*/*.xplane.pb'))
+    assert len(traces) == 1 and traces[0].stat().st_size > 0
+    assert results['peak_memory_mb'] > 100  # TensorFlow alone takes more

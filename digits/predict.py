@@ -1,0 +1,25 @@
+"""Reads digits in your own images: python -m digits.predict --model=models/<run> FILE...
+
+PNG, JPEG, GIF or BMP of any size, grey or colour, dark ink on light paper or the reverse. Prints one
+line per file; a file that cannot be read gets one error line and the others are still classified.
+Exit status: 0 if every file was classified, 1 if any failed, 2 for a usage error.
+"""
+import sys
+
+from absl import flags
+
+from digits import cli, config
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    cfg = config.predict_config_from_flags(FLAGS, argv[1:])
+    from digits import classify  # After validation: a bad flag is reported before TensorFlow loads.
+    _, errors = classify.classify_files(cfg, warn=lambda line: print(f'digits.predict: {line}', file=sys.stderr))
+    return 1 if errors else 0
+
+
+if __name__ == '__main__':
+    config.define_predict_flags()
+    cli.run(main, 'digits.predict')

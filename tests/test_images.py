@@ -1,0 +1,112 @@
+"""digits.images: every kind of user image becomes the same MNIST-style 28x28 digit."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_digits
+from digits import images
+from digits.errors import DigitsError
+
+
+def stroke_canvas(height=120, width=90, top=30, left=20) -> np.ndarray:
+    """A float [h, w] canvas with a thick '7'-like stroke (1 = ink) away from the centre."""
+    ink = np.zeros((height, width), np.float32)
+    ink[top:top + 8, left:left + 40] = 1.0  # the bar
+    for i in range(60):  # the diagonal
+        ink[top + i:top + i + 8, left + 40 - i // 2 - 6:left + 40 - i // 2] = 1.0
+    return ink
+
+
+def save(array: np.ndarray, path, fmt: str, mode: str):
+    """Writes a uint8 array with Pillow in the given format and mode."""
+    Image.fromarray(array).convert(mode).save(path, format=fmt)
+    return str(path)
+
+
+def as_uint8(x):
+    return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+def reference_digit():
+    """The stroke as light ink on black in a PNG: the plainest input, the result every other kind matches."""
+    return images.to_mnist(stroke_canvas()[..., None])
+
+
+@pytest.mark.parametrize('fmt,mode,dark_on_light', [
+    ('PNG', 'L', True), ('PNG', 'L', False), ('PNG', 'RGB', True), ('JPEG', 'RGB', True),
+    ('JPEG', 'L', False), ('GIF', 'P', True), ('BMP', 'RGB', True), ('BMP', 'L', False)])
+def test_every_kind_of_image_gives_the_same_digit(tmp_path, fmt, mode, dark_on_light):
+    ink = stroke_canvas()
+    pixels = as_uint8(1 - ink if dark_on_light else ink)
+    path = save(pixels, tmp_path / f'seven.{fmt.lower()}', fmt, mode)
+    digit = images.load_digit(path)
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    assert digit[0].max() == 0 and digit[:, 0].max() == 0  # black background, white ink
+    difference = np.abs(digit.astype(int) - reference_digit().astype(int))
+    assert difference.mean() < 4, difference.mean()  # JPEG blurs the edges a little
+
+
+@pytest.mark.parametrize('ink_colour', [0, 255])
+def test_rgba_ink_on_a_transparent_canvas(tmp_path, ink_colour):
+    """Drawing apps save ink on transparency; the ink colour may be black or white."""
+    ink = stroke_canvas()
+    rgba = np.zeros(ink.shape + (4,), np.uint8)
+    rgba[..., :3] = ink_colour
+    rgba[..., 3] = as_uint8(ink)
+    path = tmp_path / 'seven.png'
+    Image.fromarray(rgba, 'RGBA').save(path)
+    digit = images.load_digit(str(path))
+    assert np.abs(digit.astype(int) - reference_digit().astype(int)).mean() < 1
+
+
+def test_digit_is_fitted_into_20x20_and_centred_by_mass():
+    digit = reference_digit().astype(np.float64)
+    rows, cols = np.nonzero(digit)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 <= 20
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 >= 19  # the longer side fills it
+    r, c = np.indices(digit.shape)
+    centre = ((r * digit).sum() / digit.sum(), (c * digit).sum() / digit.sum())
+    assert centre == pytest.approx((13.5, 13.5), abs=0.75)
+
+
+def test_position_and_size_do_not_matter():
+    small = images.to_mnist(stroke_canvas(160, 160, top=5, left=100)[..., None])
+    big = images.to_mnist(np.kron(stroke_canvas(), np.ones((3, 3), np.float32))[..., None])
+    assert np.abs(small.astype(int) - reference_digit().astype(int)).mean() < 2
+    assert np.abs(big.astype(int) - reference_digit().astype(int)).mean() < 4
+
+
+def test_an_mnist_digit_comes_back_nearly_unchanged():
+    """MNIST digits are already fitted and centred: preprocessing one again changes little."""
+    original = make_digits(1, 0)[0][0]
+    original = np.where(original > 100, original, 0).astype(np.uint8)  # the block, without the noise
+    again = images.to_mnist(original[..., None].astype(np.float32) / 255)
+    assert again.shape == (28, 28) and again.max() == 255
+
+
+@pytest.mark.parametrize('content,message', [
+    (b'', 'the file is empty'), (b'hello, not an image', 'not a PNG, JPEG, GIF or BMP image')])
+def test_unreadable_files_are_one_line_errors(tmp_path, content, message):
+    path = tmp_path / 'bad.png'
+    path.write_bytes(content)
+    with pytest.raises(DigitsError, match=rf'^{path}: {message}$'):
+        images.load_digit(str(path))
+
+
+def test_blank_image_is_an_error(tmp_path):
+    path = save(np.full((50, 50), 255, np.uint8), tmp_path / 'blank.png', 'PNG', 'L')
+    with pytest.raises(DigitsError, match=r'blank.png: blank: no ink'):
+        images.load_digit(path)
+
+
+def test_missing_file_is_an_error(tmp_path):
+    with pytest.raises(DigitsError, match=r'nothing.png: cannot read it \(No such file or directory\)'):
+        images.load_digit(str(tmp_path / 'nothing.png'))
+
+
+def test_write_png_round_trips(tmp_path):
+    digit = reference_digit()
+    images.write_png(str(tmp_path / 'd.png'), digit)
+    assert (np.array(Image.open(io.BytesIO((tmp_path / 'd.png').read_bytes()))) == digit).all()
