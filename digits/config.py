@@ -68,6 +68,7 @@ class EvalConfig:
     data_dir: str | None = None
     batch_size: int = 1000
     output_json: str | None = None
+    report_dir: str | None = None  # Also write PNG figures and a Markdown report here.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +148,9 @@ def define_eval_flags(fv: flags.FlagValues = flags.FLAGS):
                         flag_values=fv)
     flags.DEFINE_integer('batch_size', EvalConfig.batch_size, 'Evaluation batch size.', flag_values=fv)
     flags.DEFINE_string('output_json', None, 'Also write {accuracy, loss, num_examples} here.',
+                        flag_values=fv)
+    flags.DEFINE_string('report_dir', None, 'Also write a report here: confusion matrix, misclassified '
+                        'digits, per-class precision / recall, reliability diagram (PNG) and report.md.',
                         flag_values=fv)
 
 

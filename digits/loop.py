@@ -75,7 +75,8 @@ def count_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
 
 def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int,
                   jit_compile: bool = False) -> Callable:
-    """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy', 'nonfinite_*'} over num_steps.
+    """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy', 'grad_norm', 'weight_norm',
+    'nonfinite_*'} over num_steps (grad_norm: the mean over the steps; weight_norm: after the last).
 
     `nonfinite_gradients` counts steps whose gradients held a NaN or Inf (summed over replicas). A
     LossScaleOptimizer skips such steps by design, so under float16 they are not counted.
@@ -105,20 +106,30 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
 
     def replica_step(images, labels):
         grads, sums = compute_gradients(images, labels)
+        norm = gradient_norm(grads)  # Before the update, which may change the loss scale.
         # A LossScaleOptimizer unscales these, and skips the update if any is not finite.
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        bad_grads = 0.0 if loss_scaled else 1.0 - tf.cast(tf.math.is_finite(tf.linalg.global_norm(grads)),
-                                                          tf.float32)
-        return tf.concat([sums, [bad_grads]], axis=0)
+        bad_grads = 0.0 if loss_scaled else 1.0 - tf.cast(tf.math.is_finite(norm), tf.float32)
+        return tf.concat([sums, [bad_grads, tf.where(tf.math.is_finite(norm), norm, 0.0)]], axis=0)
+
+    def gradient_norm(grads):
+        """The global norm of the whole batch's gradient (the replicas' gradients summed), unscaled."""
+        if strategy.num_replicas_in_sync > 1:  # One extra all-reduce per step: exact, and cheap here.
+            grads = tf.distribute.get_replica_context().all_reduce(SUM, grads)
+        norm = tf.linalg.global_norm(grads)
+        return norm / optimizer.dynamic_scale if loss_scaled else norm
 
     @tf.function
     def train_fn(iterator, num_steps):
-        totals = tf.zeros([3])  # [sum of example losses, number correct, bad-gradient steps], all replicas.
+        # [sum of example losses, number correct, bad-gradient steps, sum of gradient norms], all replicas.
+        totals = tf.zeros([4])
         for _ in tf.range(num_steps):
             per_replica = strategy.run(replica_step, args=next(iterator))
             totals += strategy.reduce(SUM, per_replica, axis=None)
         examples = tf.cast(num_steps * global_batch, tf.float32)
+        steps = tf.cast(num_steps * strategy.num_replicas_in_sync, tf.float32)  # each replica adds the norm
         return {'loss': totals[0] / examples, 'accuracy': totals[1] / examples,
+                'grad_norm': totals[3] / steps, 'weight_norm': tf.linalg.global_norm(model.trainable_variables),
                 'nonfinite_gradients': totals[2], 'nonfinite_weights': count_nonfinite(model.weights)}
 
     return train_fn
@@ -171,12 +182,13 @@ def is_time(step: int, previous_step: int, every: int, last_step: int) -> bool:
 def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals, steps_per_epoch: int,
           global_batch: int, run_eval: Callable[[], dict], save_checkpoint: Callable[[int], str],
           writers: summaries.Writers, log: Callable[[str], None] = print, stop=None,
-          profiler: summaries.Profiler | None = None) -> dict:
+          profiler: summaries.Profiler | None = None, on_eval: Callable[[int], None] | None = None) -> dict:
     """The outer loop, from state.step to intervals.total_steps; returns the last train and eval metrics.
 
     Between tf.function calls it checks the numbers (before anything is saved) and `stop.check` (a
     preemption watcher from digits.preemption), which may checkpoint and raise errors.Interrupted.
     Also returns `first_call_done`: the Unix time the first call returned (time to first step).
+    `on_eval(step)` runs after each evaluation (the chief's TensorBoard images and histograms).
     """
     step, last = int(state.step.numpy()), intervals.total_steps
     window = summaries.Window()
@@ -195,7 +207,8 @@ def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals,
         check_finite(metrics, previous, step)
         state.step.assign(step)
         examples = num_steps * global_batch
-        window.add({k: metrics[k] for k in ('loss', 'accuracy')}, num_steps, examples, seconds)
+        window.add({k: metrics[k] for k in ('loss', 'accuracy', 'grad_norm', 'weight_norm')}, num_steps,
+                   examples, seconds)
         train_seconds, trained_examples = train_seconds + seconds, trained_examples + examples
         if is_time(step, previous, intervals.log_every, last):
             scalars = window.flush(learning_rate=float(state.optimizer.learning_rate))
@@ -206,6 +219,8 @@ def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals,
             log(f'eval   step {step:>6}  loss {eval_metrics["loss"]:.4f}  accuracy '
                 f'{100 * eval_metrics["accuracy"]:.2f}%  ({eval_metrics["num_examples"]} examples)')
             writers.write('eval', step, {'loss': eval_metrics['loss'], 'accuracy': eval_metrics['accuracy']})
+            if on_eval:
+                on_eval(step)
         if is_time(step, previous, intervals.checkpoint_every, last):
             save_checkpoint(step)
         if stop is not None:

@@ -57,15 +57,19 @@ def check_writable(directory: str, what: str):
 
 def write_json(path: str, obj):
     """Writes obj as JSON atomically: a reader sees the old file or the new one, never half of one."""
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + '\n').encode())
+
+
+def write_bytes(path: str, content: bytes):
+    """Writes content to path atomically (a temporary file in the same folder, synced, then renamed)."""
     directory = os.path.dirname(path) or '.'
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path), suffix='.tmp')
     except OSError as e:
         raise DigitsError(f'cannot write {path}: {e.strerror}') from None
     try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write('\n')
+        with os.fdopen(fd, 'wb') as f:
+            f.write(content)
             f.flush()
             os.fsync(f.fileno())  # The data is on disk before the rename makes it visible.
         os.replace(tmp, path)

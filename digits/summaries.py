@@ -1,5 +1,9 @@
 """TensorBoard writers for a run (train/ and eval/ under the run directory) and the logging window."""
+import glob
+import os
+
 import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
 
 
 class Writers:
@@ -9,15 +13,39 @@ class Writers:
     """
 
     def __init__(self, run_root: str | None, names=('train', 'eval')):
-        self._writers = {
-            name: (tf.summary.create_file_writer(f'{run_root}/{name}') if run_root
-                   else tf.summary.create_noop_writer()) for name in names}
+        self.active = run_root is not None
+        create = (lambda path: tf.summary.create_file_writer(path)) if run_root else (
+            lambda path: tf.summary.create_noop_writer())
+        self._writers = {name: create(f'{run_root}/{name}') for name in names}
+        # The HParams plugin takes the run directory itself as one session, its train/ and eval/ as groups.
+        self._writers['session'] = create(str(run_root))
 
     def write(self, name: str, step: int, scalars: dict):
         """Writes each scalar as tag '<name>/<key>' at `step`."""
         with self._writers[name].as_default(step=step):
             for key, value in scalars.items():
                 tf.summary.scalar(f'{name}/{key}', value)
+
+    def images(self, name: str, step: int, tag: str, pngs: list[bytes]):
+        """PNG images (e.g. matplotlib figures) as image summary '<name>/<tag>'."""
+        with self._writers[name].as_default(step=step):
+            batch = tf.stack([tf.io.decode_png(png, channels=3) for png in pngs])  # [k, h, w, 3] uint8
+            tf.summary.image(f'{name}/{tag}', batch, max_outputs=len(pngs))
+
+    def histograms(self, name: str, step: int, variables):
+        """One histogram per variable, tagged by its path ('weights/<layer>/<variable>')."""
+        with self._writers[name].as_default(step=step):
+            for variable in variables:
+                tf.summary.histogram(f'weights/{variable.path}', variable, buckets=50)
+
+    def text(self, name: str, step: int, tag: str, markdown: str):
+        with self._writers[name].as_default(step=step):
+            tf.summary.text(f'{name}/{tag}', markdown)
+
+    def hparams(self, values: dict, trial_id: str):
+        """The run's hyperparameters for the HParams plugin (its metrics are the run's scalars)."""
+        with self._writers['session'].as_default():
+            hparams_api.hparams(values, trial_id=trial_id)
 
     def flush(self):
         for writer in self._writers.values():
@@ -72,3 +100,16 @@ class Profiler:
         if self._start is not None and not self.done:
             tf.profiler.experimental.stop()
         self.done = True
+
+
+def read_scalars(event_dir: str) -> dict:
+    """{tag: ([steps], [values])} of the scalar summaries in event_dir (e.g. logs/<run>/train)."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(event_dir, 'events.out.tfevents.*'))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == 'scalars':
+                    steps, values = found.setdefault(value.tag, ([], []))
+                    steps.append(event.step)
+                    values.append(float(tf.make_ndarray(value.tensor)))
+    return found

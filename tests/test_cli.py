@@ -5,6 +5,7 @@ import sys
 import time
 
 import pytest
+import tensorflow as tf
 
 from conftest import ROOT, TINY_TEST, run_module
 
@@ -107,3 +108,18 @@ def test_bad_data_file_is_one_line(tmp_path, tiny_data_dir):
     proc = run_module('digits.train', f'--data_dir={tmp_path}/data', f'--logdir={tmp_path}/logs', timeout=120)
     lines = error_lines(proc.stderr)
     assert proc.returncode == 2 and len(lines) == 1 and 't10k-labels-idx1-ubyte.gz: cannot read' in lines[0]
+
+
+def test_evaluate_writes_a_report(cli_run, tiny_data_dir):
+    tmp, results, _ = cli_run
+    report = tmp / 'report'
+    proc = run_module('digits.evaluate', f'--model={tmp}/models/e2e', f'--data_dir={tiny_data_dir}',
+                      f'--report_dir={report}')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = (report / 'report.md').read_text()
+    assert f'accuracy **{100 * results["test_accuracy"]:.2f}%** on {TINY_TEST} examples' in text
+    for name in ('confusion.png', 'errors.png', 'per_class.png', 'reliability.png'):
+        assert f']({name})' in text
+        image = tf.io.decode_png((report / name).read_bytes()).numpy()
+        assert image.shape[0] > 100 and image.shape[1] > 300 and image.std() > 10, name
+    assert text.count('\n| ') == 12  # header, separator, 10 classes
