@@ -40,7 +40,7 @@ def one_sgd_step(replicas: int, name: str, l2: float, initial: list, jit_compile
 
 @pytest.mark.parametrize('name,l2', [('simple', 0.0), ('simple', 0.05), ('cnn', 0.0), ('cnn', 0.05)])
 def test_one_step_is_the_same_on_1_2_and_4_replicas(name, l2):
-    """The update of every variable agrees to 1% of its largest entry (a replica-scaling mistake is 50-100%).
+    """The update of every variable agrees to 3% of its largest entry (a replica-scaling mistake is 50-100%).
 
     Not bit-exact: the replicas' partial sums (gradients, synchronized batch statistics) are added in
     another order, and batch norm amplifies such rounding in a few near-constant channels.
@@ -51,7 +51,8 @@ def test_one_step_is_the_same_on_1_2_and_4_replicas(name, l2):
     for replicas in (1, 2, 4):
         updates = [w - w0 for w, w0 in zip(one_sgd_step(replicas, name, l2, initial), initial)]
         for got, want in zip(updates, reference):
-            np.testing.assert_allclose(got, want, rtol=0, atol=0.01 * np.abs(want).max() + 1e-7,
+            # 3%: seen once at 1% under a loaded CPU (another reduction order through batch norm).
+            np.testing.assert_allclose(got, want, rtol=0, atol=0.03 * np.abs(want).max() + 1e-7,
                                        err_msg=f'{replicas} replicas')
 
 
@@ -162,7 +163,10 @@ def test_multi_worker_on_localhost(tmp_path, tiny_data_dir):
         results = json.load(f)
     assert results['test_examples'] == TINY_TEST and results['global_step'] == 12
     assert results['weights_sha256'] == fingerprints['0']
-    assert sorted(os.listdir(logdir / 'mw')) == ['checkpoints', 'config.json', 'eval', 'results.json', 'train']
+    # The chief's outputs only (its hparams session is the one event file at the top); nothing of worker 1.
+    top = sorted(name for name in os.listdir(logdir / 'mw') if not name.startswith('events.out.tfevents.'))
+    assert top == ['checkpoints', 'config.json', 'eval', 'results.json', 'train']
+    assert len(os.listdir(logdir / 'mw')) == len(top) + 1
     assert sorted(os.listdir(tmp_path / 'models')) == ['mw']
     assert 'ckpt-12.index' in os.listdir(logdir / 'mw' / 'checkpoints')
 
