@@ -16,7 +16,8 @@ import tensorflow as tf
 
 import digits
 from digits import config as config_lib
-from digits import analysis, data, distribute, export, loop, model as model_lib, preemption, run_dir, summaries
+from digits import (analysis, data, distribute, export, loop, model as model_lib, preemption, reporting, run_dir,
+                    summaries)
 from digits.errors import DigitsError
 
 
@@ -63,11 +64,11 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     profiler = summaries.Profiler(run.summary_dir('train'), config.profile_steps if chief else 0,
                                   skip_until=int(state.step.numpy()) + 1)
     writers = summaries.Writers(run.root if chief else None)
-    write_run_summaries(writers, config, train_split, int(state.step.numpy()))
+    reporting.write_run_summaries(writers, config, train_split, int(state.step.numpy()))
     with create_stop(strategy, config, saver) as stop:
         outcome = loop.train(state, train_fn, iter(train_ds), intervals, steps_per_epoch, config.batch_size,
                              run_eval, saver.save, writers, log, stop, profiler,
-                             make_eval_report(writers, config, state.model, eval_split))
+                             reporting.make_eval_report(writers, config, state.model, eval_split))
 
     final = outcome['eval'] or run_eval()
     results = {f'{eval_name}_accuracy': final['accuracy'], f'{eval_name}_loss': final['loss'],
@@ -91,49 +92,6 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
             f'peak memory {results["peak_memory_mb"]:.0f} MiB); results {run.results_path}, '
             f'export {config.export_dir}')
     return results
-
-
-HPARAMS = ('dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer', 'learning_rate',
-           'lr_schedule', 'warmup_steps', 'weight_decay', 'l2', 'augment', 'precision', 'strategy', 'seed')
-INPUT_GRID = 32  # Training inputs shown in TensorBoard.
-
-
-def write_run_summaries(writers: summaries.Writers, config: config_lib.TrainConfig, train_split: data.Split,
-                        step: int):
-    """The chief's one-off summaries: flags as text, hyperparameters, the inputs as the model sees them."""
-    if not writers.active:
-        return
-    writers.text('train', step, 'flags', '\n'.join(
-        ['| flag | value |', '| --- | --- |'] + [f'| {k} | {v} |' for k, v in dataclasses.asdict(config).items()]))
-    writers.hparams({k: getattr(config, k) for k in HPARAMS}, trial_id=config.run_name)
-    images, labels = next(iter(data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
-                                                  start_step=step)))  # After augmentation, as trained on.
-    names = analysis.CLASS_NAMES[config.dataset]
-    figure = analysis.digits_figure(images.numpy()[:INPUT_GRID], [names[k] for k in labels.numpy()[:INPUT_GRID]],
-                                    title=f'training inputs at step {step}')
-    writers.images('train', step, 'inputs', [analysis.to_png(figure)])
-
-
-def make_eval_report(writers: summaries.Writers, config: config_lib.TrainConfig, model, split: data.Split):
-    """on_eval(step) for loop.train: confusion matrix, worst mistakes, per-class accuracy, weight histograms.
-
-    Only the chief writes them. Not on TPU: it calls the model outside strategy.run, on the host.
-    """
-    if not writers.active or config.strategy == 'tpu':
-        return None
-    names = analysis.CLASS_NAMES[config.dataset]
-
-    def on_eval(step: int):
-        result = analysis.analyze(lambda images: model(images, training=False), split, config.eval_batch_size)
-        _, recall = result.precision_recall()  # recall of class k = accuracy on the examples of class k
-        writers.write('eval', step, {f'class_accuracy/{name}': float(r) for name, r in zip(names, recall)})
-        writers.images('eval', step, 'confusion_matrix',
-                       [analysis.to_png(analysis.confusion_figure(result.confusion(), names))])
-        writers.images('eval', step, 'worst_errors',
-                       [analysis.to_png(analysis.errors_figure(result, split.images, names))])
-        writers.histograms('train', step, model.trainable_variables)
-
-    return on_eval
 
 
 def prepare_run_dir(config: config_lib.TrainConfig, chief: bool) -> run_dir.RunDir:
@@ -291,37 +249,10 @@ def evaluate_saved(config: config_lib.EvalConfig, log=print) -> dict:
     if config.output_json:
         run_dir.write_json(config.output_json, metrics)
     if config.report_dir:
-        path = write_report(config.report_dir, analysis.analyze(logits_fn, test, config.batch_size), test,
+        path = reporting.write_report(config.report_dir, analysis.analyze(logits_fn, test, config.batch_size), test,
                             dataset, config.model or config.run_dir)
         log(f'report: {path}')
     return metrics
-
-
-REPORT_FIGURES = (('confusion.png', 'Confusion matrix'), ('errors.png', 'Most confident mistakes'),
-                  ('per_class.png', 'Per-class precision and recall'), ('reliability.png', 'Reliability'))
-
-
-def write_report(directory: str, result: analysis.Analysis, split: data.Split, dataset: str, source: str) -> str:
-    """The evaluation report: four PNG figures and report.md linking them; returns report.md's path."""
-    run_dir.check_writable(directory, f'--report_dir ({directory})')
-    names = analysis.CLASS_NAMES[dataset]
-    figures = [analysis.confusion_figure(result.confusion(), names),
-               analysis.errors_figure(result, split.images, names),
-               analysis.per_class_figure(result, names), analysis.reliability_figure(result)]
-    for (file_name, _), figure in zip(REPORT_FIGURES, figures):
-        run_dir.write_bytes(os.path.join(directory, file_name), analysis.to_png(figure))
-    precision, recall = result.precision_recall()
-    lines = [f'# Evaluation of {source}', '',
-             f'{dataset} test set: accuracy **{100 * result.accuracy:.2f}%** on {len(split)} examples, '
-             f'expected calibration error {100 * result.calibration()[3]:.2f}%.', '',
-             '| class | precision | recall | examples |', '| --- | ---: | ---: | ---: |']
-    counts = np.bincount(result.labels, minlength=10)
-    lines += [f'| {n} | {100 * p:.2f}% | {100 * r:.2f}% | {c} |' for n, p, r, c in zip(names, precision, recall, counts)]
-    for file_name, title in REPORT_FIGURES:
-        lines += ['', f'## {title}', '', f'![{title}]({file_name})']
-    path = os.path.join(directory, 'report.md')
-    run_dir.write_bytes(path, ('\n'.join(lines) + '\n').encode())
-    return path
 
 
 def restore_model(root: str):

@@ -2,7 +2,6 @@
 import gzip
 import hashlib
 import os
-import types
 
 import numpy as np
 import pytest

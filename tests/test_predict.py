@@ -85,24 +85,34 @@ def render_on_paper(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.repeat(np.clip(page, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
 
 
-def test_real_digits_on_paper_are_read_as_well_as_the_originals(real_data_dir, tmp_path):
-    """500 test digits rendered as JPEG photos of paper are classified within 1 point of the originals."""
-    cfg = smoke_config(str(tmp_path), real_data_dir, model='cnn', batch_size=128, train_steps=300,
+@pytest.fixture(scope='module')
+def real_model(real_data_dir, tmp_path_factory):
+    """A cnn trained for 300 steps on the real training images: (export dir, test split)."""
+    tmp = tmp_path_factory.mktemp('real_model')
+    cfg = smoke_config(str(tmp), real_data_dir, model='cnn', batch_size=128, train_steps=300,
                        steps_per_loop=50, warmup_steps=50, eval_every_steps=300, checkpoint_every_steps=300,
                        augment=True, eval_batch_size=1000)
     experiment.train_and_evaluate(cfg, log=lambda line: None)
-    test = data.load('mnist', real_data_dir).test
+    return cfg.export_dir, data.load('mnist', real_data_dir).test
+
+
+@pytest.mark.parametrize('fmt', ['JPEG', 'PNG'])
+def test_real_digits_on_paper_are_read_as_well_as_the_originals(real_model, tmp_path, fmt):
+    """500 test digits rendered as dark ink on a white page are classified within 1 point of the originals."""
+    export_dir, test = real_model
     chosen = np.random.default_rng(0).choice(len(test), 500, replace=False)
     originals, labels = test.images[chosen], test.labels[chosen]
     rng, paths = np.random.default_rng(1), []
     for i, digit in enumerate(originals):
-        paths.append(str(tmp_path / f'digit-{i}.jpg'))
-        Image.fromarray(render_on_paper(digit, rng)).save(paths[-1], quality=90)
-    module = export.load(cfg.export_dir)
+        paths.append(str(tmp_path / f'digit-{i}.{fmt.lower()}'))
+        options = {'quality': 90} if fmt == 'JPEG' else {}
+        Image.fromarray(render_on_paper(digit, rng)).save(paths[-1], format=fmt, **options)
+    module = export.load(export_dir)
     original_accuracy = np.mean(module.serve(originals)['probabilities'].numpy().argmax(1) == labels)
-    predictions, errors = classify.classify_files(config.PredictConfig(cfg.export_dir, tuple(paths)),
+    predictions, errors = classify.classify_files(config.PredictConfig(export_dir, tuple(paths)),
                                                   log=lambda line: None)
     assert not errors
     paper_accuracy = np.mean([p['digit'] for p in predictions] == labels)
+    print(f'{fmt}: originals {100 * original_accuracy:.1f}%, on paper {100 * paper_accuracy:.1f}%')
     assert original_accuracy > 0.95
     assert abs(paper_accuracy - original_accuracy) <= 0.01, (paper_accuracy, original_accuracy)

@@ -1,8 +1,5 @@
 """On real MNIST (DIGITS_TEST_DATA, set by .ci/run): a short training run and exact evaluation."""
 import json
-import os
-
-import pytest
 
 from conftest import run_module, smoke_config
 from digits import experiment

@@ -1,0 +1,81 @@
+"""What a run shows besides its scalars: TensorBoard images, histograms, text and hparams during training,
+and the evaluation report (PNG figures + Markdown) of `digits.evaluate --report_dir`.
+"""
+import dataclasses
+import os
+
+import numpy as np
+
+from digits import analysis, data, run_dir, summaries
+from digits import config as config_lib
+
+
+HPARAMS = ('dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer', 'learning_rate',
+           'lr_schedule', 'warmup_steps', 'weight_decay', 'l2', 'augment', 'precision', 'strategy', 'seed')
+INPUT_GRID = 32  # Training inputs shown in TensorBoard.
+
+
+def write_run_summaries(writers: summaries.Writers, config: config_lib.TrainConfig, train_split: data.Split,
+                        step: int):
+    """The chief's one-off summaries: flags as text, hyperparameters, the inputs as the model sees them."""
+    if not writers.active:
+        return
+    writers.text('train', step, 'flags', '\n'.join(
+        ['| flag | value |', '| --- | --- |'] + [f'| {k} | {v} |' for k, v in dataclasses.asdict(config).items()]))
+    writers.hparams({k: getattr(config, k) for k in HPARAMS}, trial_id=config.run_name)
+    images, labels = next(iter(data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
+                                                  start_step=step)))  # After augmentation, as trained on.
+    names = analysis.CLASS_NAMES[config.dataset]
+    figure = analysis.digits_figure(images.numpy()[:INPUT_GRID], [names[k] for k in labels.numpy()[:INPUT_GRID]],
+                                    title=f'training inputs at step {step}')
+    writers.images('train', step, 'inputs', [analysis.to_png(figure)])
+
+
+def make_eval_report(writers: summaries.Writers, config: config_lib.TrainConfig, model, split: data.Split):
+    """on_eval(step) for loop.train: confusion matrix, worst mistakes, per-class accuracy, weight histograms.
+
+    Only the chief writes them. Not on TPU: it calls the model outside strategy.run, on the host.
+    """
+    if not writers.active or config.strategy == 'tpu':
+        return None
+    names = analysis.CLASS_NAMES[config.dataset]
+
+    def on_eval(step: int):
+        result = analysis.analyze(lambda images: model(images, training=False), split, config.eval_batch_size)
+        _, recall = result.precision_recall()  # recall of class k = accuracy on the examples of class k
+        writers.write('eval', step, {f'class_accuracy/{name}': float(r) for name, r in zip(names, recall)})
+        writers.images('eval', step, 'confusion_matrix',
+                       [analysis.to_png(analysis.confusion_figure(result.confusion(), names))])
+        writers.images('eval', step, 'worst_errors',
+                       [analysis.to_png(analysis.errors_figure(result, split.images, names))])
+        writers.histograms('train', step, model.trainable_variables)
+
+    return on_eval
+
+
+REPORT_FIGURES = (('confusion.png', 'Confusion matrix'), ('errors.png', 'Most confident mistakes'),
+                  ('per_class.png', 'Per-class precision and recall'), ('reliability.png', 'Reliability'))
+
+
+def write_report(directory: str, result: analysis.Analysis, split: data.Split, dataset: str, source: str) -> str:
+    """The evaluation report: four PNG figures and report.md linking them; returns report.md's path."""
+    run_dir.check_writable(directory, f'--report_dir ({directory})')
+    names = analysis.CLASS_NAMES[dataset]
+    figures = [analysis.confusion_figure(result.confusion(), names),
+               analysis.errors_figure(result, split.images, names),
+               analysis.per_class_figure(result, names), analysis.reliability_figure(result)]
+    for (file_name, _), figure in zip(REPORT_FIGURES, figures):
+        run_dir.write_bytes(os.path.join(directory, file_name), analysis.to_png(figure))
+    precision, recall = result.precision_recall()
+    lines = [f'# Evaluation of {source}', '',
+             f'{dataset} test set: accuracy **{100 * result.accuracy:.2f}%** on {len(split)} examples, '
+             f'expected calibration error {100 * result.calibration()[3]:.2f}%.', '',
+             '| class | precision | recall | examples |', '| --- | ---: | ---: | ---: |']
+    counts = np.bincount(result.labels, minlength=10)
+    lines += [f'| {n} | {100 * p:.2f}% | {100 * r:.2f}% | {c} |'
+              for n, p, r, c in zip(names, precision, recall, counts)]
+    for file_name, title in REPORT_FIGURES:
+        lines += ['', f'## {title}', '', f'![{title}]({file_name})']
+    path = os.path.join(directory, 'report.md')
+    run_dir.write_bytes(path, ('\n'.join(lines) + '\n').encode())
+    return path
