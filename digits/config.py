@@ -53,6 +53,7 @@ class TrainConfig:
     deterministic: bool = False
     jit_compile: bool = False
     profile_steps: int = 0
+    label_smoothing: float = 0.0
 
     @property
     def run_dir(self) -> str:
@@ -136,6 +137,8 @@ def define_train_flags(fv: flags.FlagValues = flags.FLAGS):
                       flag_values=fv)
     flags.DEFINE_bool('jit_compile', d.jit_compile, 'XLA-compile the forward and backward pass (measured '
                       'slower on CPU: see scripts/benchmark.py; try it on GPU / TPU).', flag_values=fv)
+    real('label_smoothing', d.label_smoothing, 'Train against targets (1 - s) * one_hot + s / 10 (0: off); '
+         'evaluation always uses the plain loss.')
     integer('profile_steps', d.profile_steps, 'Record a TensorFlow profiler trace of this many steps, '
             'after the first tf.function call, into <run>/train (TensorBoard\'s Profile tab). 0: off.')
 
@@ -206,6 +209,8 @@ def validate_train_config(config: TrainConfig):
             raise DigitsError(f'--{name} ({getattr(config, name)}) must not be negative')
     if not config.learning_rate > 0:
         raise DigitsError(f'--learning_rate ({config.learning_rate}) must be positive')
+    if not 0 <= config.label_smoothing < 1:
+        raise DigitsError(f'--label_smoothing ({config.label_smoothing}) must be in [0, 1)')
     if not 0 <= config.validation_split < 1:
         raise DigitsError(f'--validation_split ({config.validation_split}) must be in [0, 1)')
     if not 0 <= config.seed < 2**31:

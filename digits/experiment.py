@@ -60,7 +60,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
                               config.eval_batch_size)
     intervals = loop.Intervals(total_steps, config.steps_per_loop, config.log_every_steps,
                                config.eval_every_steps, config.checkpoint_every_steps)
-    train_fn = loop.make_train_fn(strategy, state, config.batch_size, config.jit_compile)
+    train_fn = loop.make_train_fn(strategy, state, config.batch_size, config.jit_compile, config.label_smoothing)
     profiler = summaries.Profiler(run.summary_dir('train'), config.profile_steps if chief else 0,
                                   skip_until=int(state.step.numpy()) + 1)
     writers = summaries.Writers(run.root if chief else None)

@@ -68,13 +68,22 @@ def example_losses(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
 
 
+def smoothed_losses(logits: tf.Tensor, labels: tf.Tensor, smoothing: float) -> tf.Tensor:
+    """Cross-entropy per example [b] against labels smoothed to (1 - s) * one_hot + s / 10; s=0: plain."""
+    if not smoothing:
+        return example_losses(logits, labels)
+    num_classes = logits.shape[-1]
+    targets = tf.one_hot(labels, num_classes) * (1.0 - smoothing) + smoothing / num_classes
+    return tf.nn.softmax_cross_entropy_with_logits(targets, tf.cast(logits, tf.float32))
+
+
 def count_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """1.0 where argmax(logits) == label, else 0.0; [b]."""
     return tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
 
 
 def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int,
-                  jit_compile: bool = False) -> Callable:
+                  jit_compile: bool = False, label_smoothing: float = 0.0) -> Callable:
     """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy', 'grad_norm', 'weight_norm',
     'nonfinite_*'} over num_steps (grad_norm: the mean over the steps; weight_norm: after the last).
 
@@ -84,6 +93,7 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
     max-pool (oneDNN's max drops it), leaving the loss finite while the weights are not.
     jit_compile: XLA-compile the forward and backward pass, the part that compiles everywhere (the
     iterator and the optimizer's cross-replica update stay outside).
+    label_smoothing: train against smoothed targets; the reported loss is then the smoothed one.
     """
     model, optimizer = state.model, state.optimizer
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -91,7 +101,7 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
     def compute_gradients(images, labels):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
-            losses = example_losses(logits, labels)
+            losses = smoothed_losses(logits, labels, label_smoothing)
             # Averaged over the *global* batch: the optimizer sums the replicas' gradients.
             loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
             if model.losses:

@@ -11,7 +11,8 @@ from digits import config as config_lib
 
 
 HPARAMS = ('dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer', 'learning_rate',
-           'lr_schedule', 'warmup_steps', 'weight_decay', 'l2', 'augment', 'precision', 'strategy', 'seed')
+           'lr_schedule', 'warmup_steps', 'weight_decay', 'l2', 'label_smoothing', 'augment', 'precision',
+           'strategy', 'seed')
 INPUT_GRID = 32  # Training inputs shown in TensorBoard.
 
 

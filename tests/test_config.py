@@ -35,6 +35,7 @@ def test_defaults_are_the_dataclass_defaults(train_flags):
     (['--learning_rate=0'], r'--learning_rate \(0.0\) must be positive'),
     (['--train_steps=-1'], r'--train_steps \(-1\) must not be negative'),
     (['--validation_split=1.5'], r'--validation_split \(1.5\) must be in \[0, 1\)'),
+    (['--label_smoothing=1'], r'--label_smoothing \(1.0\) must be in \[0, 1\)'),
     (['--run_name=a/b'], r'--run_name \(a/b\) must be a plain name'),
     (['--cpu_replicas=-2'], r'--cpu_replicas \(-2\) must not be negative'),
 ])

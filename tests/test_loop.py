@@ -97,3 +97,25 @@ def test_profile_steps_writes_a_trace_and_memory_is_reported(tmp_path, tiny_data
     traces = list((tmp_path / 'logs' / 'smoke' / 'train' / 'plugins' / 'profile').glob('*/*.xplane.pb'))
     assert len(traces) == 1 and traces[0].stat().st_size > 0
     assert results['peak_memory_mb'] > 100  # TensorFlow alone takes more
+
+
+def test_label_smoothing_matches_keras_and_zero_is_plain():
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(size=(6, 10)), tf.float32)
+    labels = tf.constant(rng.integers(0, 10, 6), tf.int32)
+    keras_loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1, reduction=None)
+    np.testing.assert_allclose(loop.smoothed_losses(logits, labels, 0.1).numpy(),
+                               keras_loss(tf.one_hot(labels, 10), logits).numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(loop.smoothed_losses(logits, labels, 0.0).numpy(),
+                                  loop.example_losses(logits, labels).numpy())
+
+
+def test_label_smoothing_trains_and_evaluates_with_the_plain_loss(tmp_path, tiny_data_dir):
+    """Smoothed targets keep the training loss above the smoothing's entropy floor; evaluation stays plain."""
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', label_smoothing=0.2)
+    lines = []
+    results = experiment.train_and_evaluate(cfg, log=lines.append)
+    train_loss = float([line for line in lines if line.startswith('train')][-1].split('loss ')[1].split()[0])
+    floor = -(0.82 * np.log(0.82) + 9 * 0.02 * np.log(0.02))  # entropy of the smoothed target: 0.87
+    assert train_loss > floor and results['test_accuracy'] > 0.9
+    assert results['test_loss'] < floor  # the plain cross-entropy of a confident, right model
