@@ -66,9 +66,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     writers = summaries.Writers(run.root if chief else None)
     reporting.write_run_summaries(writers, config, train_split, int(state.step.numpy()))
     with create_stop(strategy, config, saver) as stop:
-        outcome = loop.train(state, train_fn, iter(train_ds), intervals, steps_per_epoch, config.batch_size,
-                             run_eval, saver.save, writers, log, stop, profiler,
-                             reporting.make_eval_report(writers, config, state.model, eval_split))
+        hooks = loop.Hooks(run_eval, saver.save, writers, log, stop, profiler,
+                           reporting.make_eval_report(writers, config, state.model, eval_split))
+        outcome = loop.train(state, train_fn, iter(train_ds), intervals, steps_per_epoch, config.batch_size, hooks)
 
     final = outcome['eval'] or run_eval()
     results = {f'{eval_name}_accuracy': final['accuracy'], f'{eval_name}_loss': final['loss'],

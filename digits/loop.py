@@ -189,58 +189,73 @@ def is_time(step: int, previous_step: int, every: int, last_step: int) -> bool:
     return step // every > previous_step // every or step == last_step
 
 
+@dataclasses.dataclass
+class Hooks:
+    """What the outer loop calls between tf.function calls."""
+    run_eval: Callable[[], dict]  # -> {'loss', 'accuracy', 'num_examples'}
+    save_checkpoint: Callable[[int], str]  # step -> checkpoint path
+    writers: summaries.Writers
+    log: Callable[[str], None] = print
+    stop: object | None = None  # digits.preemption: .check(step, save_checkpoint) may raise Interrupted
+    profiler: summaries.Profiler | None = None
+    on_eval: Callable[[int], None] | None = None  # after each evaluation: the chief's images, histograms
+
+
 def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals, steps_per_epoch: int,
-          global_batch: int, run_eval: Callable[[], dict], save_checkpoint: Callable[[int], str],
-          writers: summaries.Writers, log: Callable[[str], None] = print, stop=None,
-          profiler: summaries.Profiler | None = None, on_eval: Callable[[int], None] | None = None) -> dict:
+          global_batch: int, hooks: Hooks) -> dict:
     """The outer loop, from state.step to intervals.total_steps; returns the last train and eval metrics.
 
-    Between tf.function calls it checks the numbers (before anything is saved) and `stop.check` (a
-    preemption watcher from digits.preemption), which may checkpoint and raise errors.Interrupted.
-    Also returns `first_call_done`: the Unix time the first call returned (time to first step).
-    `on_eval(step)` runs after each evaluation (the chief's TensorBoard images and histograms).
+    After each tf.function call it checks the numbers (before anything can be saved), then does the
+    chores that are due. Also returns `first_call_done`: the Unix time the first call returned.
     """
     step, last = int(state.step.numpy()), intervals.total_steps
     window = summaries.Window()
     train_seconds, trained_examples, eval_metrics, first_call_done = 0.0, 0, {}, None
     while step < last:
         num_steps = min(intervals.steps_per_loop, last - step)
-        if profiler:
-            profiler.before_call(step)
+        if hooks.profiler:
+            hooks.profiler.before_call(step)
         start = time.perf_counter()
         metrics = {k: float(v) for k, v in train_fn(iterator, tf.constant(num_steps)).items()}
         seconds = time.perf_counter() - start  # float() above waited for the device: this is real time.
         first_call_done = first_call_done or time.time()
         previous, step = step, step + num_steps
-        if profiler:
-            profiler.after_call(step)
         check_finite(metrics, previous, step)
         state.step.assign(step)
-        examples = num_steps * global_batch
         window.add({k: metrics[k] for k in ('loss', 'accuracy', 'grad_norm', 'weight_norm')}, num_steps,
-                   examples, seconds)
-        train_seconds, trained_examples = train_seconds + seconds, trained_examples + examples
-        if is_time(step, previous, intervals.log_every, last):
-            scalars = window.flush(learning_rate=float(state.optimizer.learning_rate))
-            log(progress_line(step, last, steps_per_epoch, scalars))
-            writers.write('train', step, scalars)
-        if is_time(step, previous, intervals.eval_every, last):
-            eval_metrics = run_eval()
-            log(f'eval   step {step:>6}  loss {eval_metrics["loss"]:.4f}  accuracy '
-                f'{100 * eval_metrics["accuracy"]:.2f}%  ({eval_metrics["num_examples"]} examples)')
-            writers.write('eval', step, {'loss': eval_metrics['loss'], 'accuracy': eval_metrics['accuracy']})
-            if on_eval:
-                on_eval(step)
-        if is_time(step, previous, intervals.checkpoint_every, last):
-            save_checkpoint(step)
-        if stop is not None:
-            writers.flush()  # Cheap, and nothing is lost if stop.check ends the run.
-            stop.check(step, save_checkpoint)
-    writers.flush()
-    if profiler:
-        profiler.close()
+                   num_steps * global_batch, seconds)
+        train_seconds, trained_examples = train_seconds + seconds, trained_examples + num_steps * global_batch
+        eval_metrics = do_chores(state, hooks, intervals, window, previous, step, steps_per_epoch) or eval_metrics
+    hooks.writers.flush()
+    if hooks.profiler:
+        hooks.profiler.close()
     return {'eval': eval_metrics, 'train_examples_per_sec': trained_examples / max(train_seconds, 1e-9),
             'first_call_done': first_call_done}
+
+
+def do_chores(state: TrainState, hooks: Hooks, intervals: Intervals, window: summaries.Window, previous: int,
+              step: int, steps_per_epoch: int) -> dict | None:
+    """Logs, evaluates, checkpoints when is_time says so, then lets hooks.stop act; returns eval metrics."""
+    if hooks.profiler:
+        hooks.profiler.after_call(step)
+    last, eval_metrics = intervals.total_steps, None
+    if is_time(step, previous, intervals.log_every, last):
+        scalars = window.flush(learning_rate=float(state.optimizer.learning_rate))
+        hooks.log(progress_line(step, last, steps_per_epoch, scalars))
+        hooks.writers.write('train', step, scalars)
+    if is_time(step, previous, intervals.eval_every, last):
+        eval_metrics = hooks.run_eval()
+        hooks.log(f'eval   step {step:>6}  loss {eval_metrics["loss"]:.4f}  accuracy '
+                  f'{100 * eval_metrics["accuracy"]:.2f}%  ({eval_metrics["num_examples"]} examples)')
+        hooks.writers.write('eval', step, {k: eval_metrics[k] for k in ('loss', 'accuracy')})
+        if hooks.on_eval:
+            hooks.on_eval(step)
+    if is_time(step, previous, intervals.checkpoint_every, last):
+        hooks.save_checkpoint(step)
+    if hooks.stop is not None:
+        hooks.writers.flush()  # Cheap, and nothing is lost if stop.check ends the run.
+        hooks.stop.check(step, hooks.save_checkpoint)
+    return eval_metrics
 
 
 def check_finite(metrics: dict, previous: int, step: int):
