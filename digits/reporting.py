@@ -40,9 +40,10 @@ def make_eval_report(writers: summaries.Writers, config: config_lib.TrainConfig,
     if not writers.active or config.strategy == 'tpu':
         return None
     names = analysis.CLASS_NAMES[config.dataset]
+    probs_fn = analysis.probabilities_fn(lambda images: model(images, training=False))
 
     def on_eval(step: int):
-        result = analysis.analyze(lambda images: model(images, training=False), split, config.eval_batch_size)
+        result = analysis.analyze(None, split, config.eval_batch_size, probs_fn)
         _, recall = result.precision_recall()  # recall of class k = accuracy on the examples of class k
         writers.write('eval', step, {f'class_accuracy/{name}': float(r) for name, r in zip(names, recall)})
         writers.images('eval', step, 'confusion_matrix',
