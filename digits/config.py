@@ -54,6 +54,7 @@ class TrainConfig:
     jit_compile: bool = False
     profile_steps: int = 0
     label_smoothing: float = 0.0
+    ema_decay: float = 0.0
 
     @property
     def run_dir(self) -> str:
@@ -139,6 +140,8 @@ def define_train_flags(fv: flags.FlagValues = flags.FLAGS):
                       'slower on CPU: see scripts/benchmark.py; try it on GPU / TPU).', flag_values=fv)
     real('label_smoothing', d.label_smoothing, 'Train against targets (1 - s) * one_hot + s / 10 (0: off); '
          'evaluation always uses the plain loss.')
+    real('ema_decay', d.ema_decay, 'Evaluate and export an exponential moving average of the weights with '
+         'this decay per step (e.g. 0.999); 0: off.')
     integer('profile_steps', d.profile_steps, 'Record a TensorFlow profiler trace of this many steps, '
             'after the first tf.function call, into <run>/train (TensorBoard\'s Profile tab). 0: off.')
 
@@ -209,6 +212,8 @@ def validate_train_config(config: TrainConfig):
             raise DigitsError(f'--{name} ({getattr(config, name)}) must not be negative')
     if not config.learning_rate > 0:
         raise DigitsError(f'--learning_rate ({config.learning_rate}) must be positive')
+    if not 0 <= config.ema_decay < 1:
+        raise DigitsError(f'--ema_decay ({config.ema_decay}) must be in [0, 1)')
     if not 0 <= config.label_smoothing < 1:
         raise DigitsError(f'--label_smoothing ({config.label_smoothing}) must be in [0, 1)')
     if not 0 <= config.validation_split < 1:
@@ -229,7 +234,7 @@ def validate_train_config(config: TrainConfig):
 # Flags that decide what a checkpoint means or which examples a step sees: a run cannot resume with
 # other values. The rest (intervals, logging, training length, learning rate) may change on resume.
 RESUME_FIXED = ('dataset', 'model', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
-                'validation_split', 'augment')
+                'validation_split', 'augment', 'ema_decay')
 
 
 def check_resumable(config: TrainConfig, stored: dict, stored_path: str):

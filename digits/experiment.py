@@ -56,8 +56,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     train_ds = strategy.distribute_datasets_from_function(
         lambda ctx: data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
                                        start_step=int(state.step.numpy()), input_context=ctx))
-    run_eval = make_evaluator(strategy, lambda images: state.model(images, training=False), eval_split,
-                              config.eval_batch_size)
+    # Evaluation sees the weights' moving average when --ema_decay is set (averaged_weights).
+    run_eval = loop.averaging(state, make_evaluator(
+        strategy, lambda images: state.model(images, training=False), eval_split, config.eval_batch_size))
     intervals = loop.Intervals(total_steps, config.steps_per_loop, config.log_every_steps,
                                config.eval_every_steps, config.checkpoint_every_steps)
     train_fn = loop.make_train_fn(strategy, state, config.batch_size, config.jit_compile, config.label_smoothing)
@@ -65,11 +66,27 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
                                   skip_until=int(state.step.numpy()) + 1)
     writers = summaries.Writers(run.root if chief else None)
     reporting.write_run_summaries(writers, config, train_split, int(state.step.numpy()))
+    on_eval = reporting.make_eval_report(writers, config, state.model, eval_split)
     with create_stop(strategy, config, saver) as stop:
         hooks = loop.Hooks(run_eval, saver.save, writers, log, stop, profiler,
-                           reporting.make_eval_report(writers, config, state.model, eval_split))
+                           on_eval and loop.averaging(state, on_eval))
         outcome = loop.train(state, train_fn, iter(train_ds), intervals, steps_per_epoch, config.batch_size, hooks)
+    with loop.averaged_weights(state):
+        results = finish_run(config, strategy, state, outcome, run_eval, arrays.test, eval_name, log)
+    results['wall_seconds'] = time.time() - wall_start
+    if chief:
+        run_dir.write_json(run.results_path, results)
+        log(f'done   test accuracy {100 * results["test_accuracy"]:.2f}% on {results["test_examples"]} '
+            f'examples, {results["wall_seconds"]:.0f}s (first step after {results["time_to_first_step"]}s, '
+            f'peak memory {results["peak_memory_mb"]:.0f} MiB); results {run.results_path}, '
+            f'export {config.export_dir}')
+    return results
 
+
+def finish_run(config: config_lib.TrainConfig, strategy, state: loop.TrainState, outcome: dict, run_eval,
+               test_split: data.Split, eval_name: str, log) -> dict:
+    """Final evaluation (and the test set, if training evaluated on validation), checks, export."""
+    chief, task = distribute.is_chief(strategy), distribute.task_id(strategy)
     final = outcome['eval'] or run_eval()
     results = {f'{eval_name}_accuracy': final['accuracy'], f'{eval_name}_loss': final['loss'],
                f'{eval_name}_examples': final['num_examples'], 'global_step': int(state.step.numpy()),
@@ -78,19 +95,12 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
                'peak_memory_mb': peak_memory_mb(),
                'weights_sha256': weights_fingerprint(state.model), 'flags': dataclasses.asdict(config)}
     if eval_name != 'test':
-        test = run_eval_on(strategy, state.model, arrays.test, config.eval_batch_size)
+        test = run_eval_on(strategy, state.model, test_split, config.eval_batch_size)
         results.update(test_accuracy=test['accuracy'], test_loss=test['loss'],
                        test_examples=test['num_examples'])
     check_finite_results(results)
     log(f'weights sha256 {results["weights_sha256"]} (worker {task})')
     export_model(state.model, config.export_dir, chief, task)
-    results['wall_seconds'] = time.time() - wall_start
-    if chief:
-        run_dir.write_json(run.results_path, results)
-        log(f'done   test accuracy {100 * results["test_accuracy"]:.2f}% on {results["test_examples"]} '
-            f'examples, {results["wall_seconds"]:.0f}s (first step after {results["time_to_first_step"]}s, '
-            f'peak memory {results["peak_memory_mb"]:.0f} MiB); results {run.results_path}, '
-            f'export {config.export_dir}')
     return results
 
 
@@ -155,7 +165,8 @@ def create_train_state(config: config_lib.TrainConfig, total_steps: int) -> loop
     """Model, optimizer (loss-scaled for float16) and step; call inside strategy.scope()."""
     model = model_lib.create(config.model, config.l2, config.precision)
     optimizer = loop.create_optimizer(config.optimizer, config.learning_rate, config.lr_schedule,
-                                      total_steps, config.warmup_steps, config.momentum, config.weight_decay)
+                                      total_steps, config.warmup_steps, config.momentum, config.weight_decay,
+                                      config.ema_decay)
     if config.precision == 'mixed_float16':
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return loop.create_state(model, optimizer)
@@ -263,5 +274,15 @@ def restore_model(root: str):
     if latest is None:
         raise DigitsError(f'--run_dir ({root}) has no checkpoint in {run.checkpoint_dir}')
     model = model_lib.create(stored['model'], stored.get('l2', 0.0))
-    read_checkpoint(tf.train.Checkpoint(model=model), latest).expect_partial()
-    return model, stored['dataset']
+    if not stored.get('ema_decay'):
+        read_checkpoint(tf.train.Checkpoint(model=model), latest).expect_partial()
+        return model, stored['dataset']
+    # The weights' moving average lives in the optimizer: rebuild it as trained, restore, swap it in.
+    config = config_lib.TrainConfig(**{k: v for k, v in stored.items() if k in TRAIN_FIELDS})
+    state = create_train_state(config, total_steps=max(config.train_steps, config.warmup_steps + 2))
+    read_checkpoint(state.checkpoint(), latest).expect_partial()
+    loop.base_optimizer(state.optimizer).finalize_variable_values(state.model.trainable_variables)
+    return state.model, stored['dataset']
+
+
+TRAIN_FIELDS = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}

@@ -3,6 +3,7 @@
 The step function only updates the model and returns tensors; the outer Python loop decides when to
 log, evaluate and checkpoint (`is_time`), and is the only place that converts tensors to numbers.
 """
+import contextlib
 import dataclasses
 import time
 from typing import Callable
@@ -42,25 +43,64 @@ class Intervals:
 
 
 def create_optimizer(name: str, learning_rate: float, schedule: str, total_steps: int, warmup_steps: int,
-                     momentum: float = 0.9, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
-    """The optimizer with its learning-rate schedule (create inside strategy.scope())."""
+                     momentum: float = 0.9, weight_decay: float = 0.0,
+                     ema_decay: float = 0.0) -> keras.optimizers.Optimizer:
+    """The optimizer with its learning-rate schedule (create inside strategy.scope()).
+
+    ema_decay > 0: the optimizer also keeps an exponential moving average of the weights (Keras'
+    use_ema), which evaluation and the export use (see averaged_weights).
+    """
     lr = learning_rate
     if schedule == 'cosine':
         warmup = min(warmup_steps, total_steps - 1)
         lr = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=0.0 if warmup else learning_rate, decay_steps=total_steps - warmup,
             warmup_target=learning_rate if warmup else None, warmup_steps=warmup)
+    ema = dict(use_ema=True, ema_momentum=ema_decay) if ema_decay else {}
     if name == 'sgd':
-        return keras.optimizers.SGD(lr, momentum=momentum)
+        return keras.optimizers.SGD(lr, momentum=momentum, **ema)
     if name == 'adam':
-        return keras.optimizers.Adam(lr)
-    return keras.optimizers.AdamW(lr, weight_decay=weight_decay)
+        return keras.optimizers.Adam(lr, **ema)
+    return keras.optimizers.AdamW(lr, weight_decay=weight_decay, **ema)
+
+
+@contextlib.contextmanager
+def averaged_weights(state: TrainState):
+    """Inside: the model holds the optimizer's moving averages of its weights (if it keeps them);
+    on exit the trained weights are back. Evaluation and export run inside, training outside."""
+    optimizer = base_optimizer(state.optimizer)
+    if not optimizer.use_ema:
+        yield
+        return
+    variables = state.model.trainable_variables
+    trained = [tf.identity(v) for v in variables]  # copies, not references to the variables
+    optimizer.finalize_variable_values(variables)  # assigns the averages to the variables
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, trained):
+            variable.assign(value)
 
 
 def create_state(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> TrainState:
     """Builds the optimizer's slots and the step (inside strategy.scope(), before any tf.function trace)."""
     optimizer.build(model.trainable_variables)
     return TrainState(model, optimizer, tf.Variable(0, dtype=tf.int64, trainable=False, name='step'))
+
+
+def base_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer itself, or the one a LossScaleOptimizer wraps (which holds the weight averages)."""
+    return getattr(optimizer, 'inner_optimizer', optimizer)
+
+
+def averaging(state: TrainState, fn: Callable) -> Callable:
+    """fn, called inside averaged_weights(state)."""
+
+    def averaged(*args, **kwargs):
+        with averaged_weights(state):
+            return fn(*args, **kwargs)
+
+    return averaged
 
 
 def example_losses(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
@@ -240,7 +280,8 @@ def do_chores(state: TrainState, hooks: Hooks, intervals: Intervals, window: sum
         hooks.profiler.after_call(step)
     last, eval_metrics = intervals.total_steps, None
     if is_time(step, previous, intervals.log_every, last):
-        scalars = window.flush(learning_rate=float(state.optimizer.learning_rate))
+        # convert_to_tensor: a constant rate is a MirroredVariable under mirrored, which float() refuses.
+        scalars = window.flush(learning_rate=float(tf.convert_to_tensor(state.optimizer.learning_rate)))
         hooks.log(progress_line(step, last, steps_per_epoch, scalars))
         hooks.writers.write('train', step, scalars)
     if is_time(step, previous, intervals.eval_every, last):

@@ -11,7 +11,7 @@ from digits import config as config_lib
 
 
 HPARAMS = ('dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer', 'learning_rate',
-           'lr_schedule', 'warmup_steps', 'weight_decay', 'l2', 'label_smoothing', 'augment', 'precision',
+           'lr_schedule', 'warmup_steps', 'weight_decay', 'l2', 'label_smoothing', 'ema_decay', 'augment', 'precision',
            'strategy', 'seed')
 INPUT_GRID = 32  # Training inputs shown in TensorBoard.
 

@@ -119,3 +119,25 @@ def test_label_smoothing_trains_and_evaluates_with_the_plain_loss(tmp_path, tiny
     floor = -(0.82 * np.log(0.82) + 9 * 0.02 * np.log(0.02))  # entropy of the smoothed target: 0.87
     assert train_loss > floor and results['test_accuracy'] > 0.9
     assert results['test_loss'] < floor  # the plain cross-entropy of a confident, right model
+
+
+def test_averaged_weights_swaps_the_averages_in_and_the_trained_weights_back():
+    net = model.create('simple')
+    state = loop.create_state(net, loop.create_optimizer('sgd', 0.1, 'constant', 10, 0, ema_decay=0.9))
+    trained = [v.numpy() for v in net.trainable_variables]
+    averages = loop.base_optimizer(state.optimizer)._model_variables_moving_average
+    for average, value in zip(averages, trained):
+        average.assign(value + 1.0)
+    with loop.averaged_weights(state):
+        for variable, value in zip(net.trainable_variables, trained):
+            np.testing.assert_array_equal(variable.numpy(), value + 1.0)
+    for variable, value in zip(net.trainable_variables, trained):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_averaged_weights_without_ema_changes_nothing():
+    net = model.create('simple')
+    state = loop.create_state(net, loop.create_optimizer('adam', 0.1, 'constant', 10, 0))
+    before = [v.numpy() for v in net.trainable_variables]
+    with loop.averaged_weights(state):
+        assert all((v.numpy() == b).all() for v, b in zip(net.trainable_variables, before))
