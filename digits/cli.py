@@ -27,6 +27,29 @@ def run(main, prog: str):
     app.run(guarded_main, flags_parser=parse_flags)
 
 
+def load_tensorflow():
+    """Imports TensorFlow and lists its devices with stderr silenced (unless TF_CPP_MIN_LOG_LEVEL < 2).
+
+    TensorFlow 2.21's C++ side prints a dozen lines while it loads (oneDNN notices, CUDA probing on a
+    machine without a GPU), before its own log-level setting takes effect; they would bury the one-line
+    errors and the progress lines. An exception still surfaces: it propagates after stderr is restored.
+    """
+    quiet = int(os.environ.get('TF_CPP_MIN_LOG_LEVEL', '0')) >= 2  # digits sets 2 unless the user chose
+    if not quiet:
+        import tensorflow  # noqa: F401  (the user asked for TensorFlow's messages)
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+        tf.config.list_physical_devices()  # Device discovery prints the CUDA probing lines now.
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def fail(prog: str, message: str, prefix: str = 'error: ', exit_code: int = 2):
     """Prints one line to stderr and exits with exit_code (2: a usage or data error)."""
     print(f'{prog}: {prefix}{message}', file=sys.stderr, flush=True)

@@ -10,7 +10,8 @@ def main(argv):
     if len(argv) > 1:
         cli.fail('digits.evaluate', f'unexpected arguments: {" ".join(argv[1:])}')
     cfg = config.eval_config_from_flags(FLAGS)
-    from digits import experiment  # After validation: a bad flag is reported before TensorFlow loads.
+    cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
+    from digits import experiment
     experiment.evaluate_saved(cfg)
 
 

@@ -15,7 +15,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     cfg = config.predict_config_from_flags(FLAGS, argv[1:])
-    from digits import classify  # After validation: a bad flag is reported before TensorFlow loads.
+    cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
+    from digits import classify
     _, errors = classify.classify_files(cfg, warn=lambda line: print(f'digits.predict: {line}', file=sys.stderr))
     return 1 if errors else 0
 

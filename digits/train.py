@@ -10,7 +10,8 @@ def main(argv):
     if len(argv) > 1:
         cli.fail('digits.train', f'unexpected arguments: {" ".join(argv[1:])}')
     cfg = config.train_config_from_flags(FLAGS)
-    from digits import experiment  # After validation: a bad flag is reported before TensorFlow loads.
+    cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
+    from digits import experiment
     experiment.train_and_evaluate(cfg)
 
 

@@ -67,9 +67,9 @@ def real_data_dir():
     return path
 
 
-def run_module(module: str, *args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
-    """Runs `python -m module args` as a user would, capturing its output."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
+def run_module(module: str, *args, cwd=None, timeout=300, env=None) -> subprocess.CompletedProcess:
+    """Runs `python -m module args` as a user would (env: extra variables), capturing its output."""
+    env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
     return subprocess.run([sys.executable, '-m', module, *args], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 

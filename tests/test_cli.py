@@ -26,6 +26,7 @@ def cli_run(tmp_path_factory, tiny_data_dir):
     proc = run_module('digits.train', '--flagfile=configs/smoke.cfg', f'--data_dir={tiny_data_dir}',
                       f'--logdir={tmp}/logs', '--run_name=e2e', f'--export_dir={tmp}/models/e2e')
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == '', proc.stderr[-3000:]  # TensorFlow's start-up chatter is silenced (cli.load_tensorflow)
     with open(tmp / 'logs' / 'e2e' / 'results.json') as f:
         results = json.load(f)
     results['test_seconds'] = time.time() - started  # the whole process, as the test saw it
@@ -123,3 +124,17 @@ def test_evaluate_writes_a_report(cli_run, tiny_data_dir):
         image = tf.io.decode_png((report / name).read_bytes()).numpy()
         assert image.shape[0] > 100 and image.shape[1] > 300 and image.std() > 10, name
     assert text.count('\n| ') == 12  # header, separator, 10 classes
+
+
+def test_error_after_tensorflow_loads_is_the_only_stderr_line(cli_run, tmp_path):
+    proc = run_module('digits.evaluate', f'--model={cli_run[0]}/models/e2e', f'--data_dir={tmp_path / "missing"}')
+    assert proc.returncode == 2
+    missing = tmp_path / 'missing'
+    assert proc.stderr.splitlines() == [f'digits.evaluate: error: --data_dir ({missing}) is not a directory']
+
+
+def test_tensorflow_messages_come_back_when_asked_for(cli_run, tmp_path):
+    proc = run_module('digits.evaluate', f'--model={cli_run[0]}/models/e2e', f'--data_dir={tmp_path / "missing"}',
+                      env={'TF_CPP_MIN_LOG_LEVEL': '0'})
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) > 1
+    assert proc.stderr.splitlines()[-1].startswith('digits.evaluate: error: --data_dir')
