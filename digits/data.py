@@ -216,6 +216,12 @@ def hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
 
 # -------------------------------------------------------------------------------------------- pipelines
 
+def check_batch_fits(split: Split, global_batch: int):
+    """Training drops partial batches, so a batch larger than the training set would never run."""
+    if global_batch > len(split):
+        raise DigitsError(f'--batch_size ({global_batch}) is larger than the training set ({len(split)} examples)')
+
+
 def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, start_step: int = 0,
                   input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Endless (images [b, 28, 28, 1] float32 in [0, 1], labels [b] int32) per-replica batches.
@@ -224,8 +230,7 @@ def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, sta
     concatenated per-epoch permutations; each input pipeline / replica takes its own rows of it.
     """
     n = len(split)
-    if global_batch > n:
-        raise DigitsError(f'--batch_size ({global_batch}) is larger than the training set ({n} examples)')
+    check_batch_fits(split, global_batch)
     first = start_step * global_batch
     indices = (tf.data.Dataset.range(first // n, 2**62)
                .flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(epoch_permutation(n, seed, epoch)))

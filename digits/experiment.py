@@ -124,9 +124,7 @@ def split_for_training(arrays: data.Arrays, config: config_lib.TrainConfig):
         eval_name = 'validation'
     else:
         train_split, eval_split, eval_name = arrays.train, arrays.test, 'test'
-    if len(train_split) < config.batch_size:
-        raise DigitsError(f'--batch_size ({config.batch_size}) is larger than the training set '
-                          f'({len(train_split)} examples)')
+    data.check_batch_fits(train_split, config.batch_size)  # before steps_per_epoch divides by it
     return train_split, eval_split, eval_name
 
 
