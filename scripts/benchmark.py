@@ -18,8 +18,14 @@ speeds up during the run affects them alike; each figure is the median of its re
                   call timed (its per-call start-up included, as a user running fit pays it)
   pipeline        digits.data.train_dataset alone (what feeds digits and keras_fit), batches consumed
                   and discarded
+  bare_step       the ceiling: forward, backward and Adam update on one batch already in memory,
+                  --steps_per_loop steps per tf.function call, no input pipeline, no metrics; no loop
+                  around the same TensorFlow ops can train this model faster on this machine
 
 The headline ratio is against the fastest model.fit variant, so the comparison is with Keras at its best.
+bare_step / best fit is the most that any loop, digits' or another, could gain over model.fit here: the
+rest of a step is the model's own computation (the same convolutions), which every loop shares.
+--precision=mixed_bfloat16 runs every contestant (fit included) under that Keras dtype policy.
 """
 import argparse
 import json
@@ -46,6 +52,8 @@ def parse_args(argv):
     parser.add_argument('--repeats', type=int, default=5, help='Measured repeats of each contestant.')
     parser.add_argument('--steps_per_loop', type=int, default=50, help='digits: steps per tf.function call.')
     parser.add_argument('--augment', action='store_true', help='Random affine augmentation in the pipeline.')
+    parser.add_argument('--precision', default='float32', choices=('float32', 'mixed_bfloat16'),
+                        help='Keras dtype policy of every model (float16 would need loss scaling).')
     parser.add_argument('--only', default='', help='Comma-separated contestants to run (default: all).')
     parser.add_argument('--json', help='Also write the figures here.')
     args = parser.parse_args(argv)
@@ -62,7 +70,7 @@ class DigitsLoop:
     """digits' training step function, called as the outer loop calls it."""
 
     def __init__(self, split, args, jit_compile=False):
-        state = loop.create_state(model_lib.create('simple'), keras.optimizers.Adam(1e-3))
+        state = loop.create_state(model_lib.create('simple', precision=args.precision), keras.optimizers.Adam(1e-3))
         self._train_fn = loop.make_train_fn(tf.distribute.get_strategy(), state, args.batch_size, jit_compile)
         self._iterator = iter(data.train_dataset(split, args.batch_size, 0, args.augment))
         self._per_call = args.steps_per_loop
@@ -75,18 +83,53 @@ class DigitsLoop:
         return time.perf_counter() - start
 
 
-def keras_io_convnet() -> keras.Model:
-    """https://keras.io/examples/vision/mnist_convnet/, layer for layer (the `simple` model)."""
-    return keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        keras.layers.Conv2D(32, kernel_size=(3, 3), activation='relu'),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Conv2D(64, kernel_size=(3, 3), activation='relu'),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Flatten(),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(10, activation='softmax'),
-    ])
+class BareStep:
+    """The ceiling: the training step alone, on one in-memory batch, with nothing around it."""
+
+    def __init__(self, split, args):
+        model = model_lib.create('simple', precision=args.precision)
+        optimizer = keras.optimizers.Adam(1e-3)
+        optimizer.build(model.trainable_variables)
+        images, labels = next(iter(data.train_dataset(split, args.batch_size, 0, args.augment)))
+        self._per_call = args.steps_per_loop
+
+        @tf.function
+        def train_steps(num_steps):
+            loss = tf.constant(0.0)
+            for _ in tf.range(num_steps):
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(loop.example_losses(model(images, training=True), labels))
+                optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                              model.trainable_variables))
+            return loss
+
+        self._train_steps = train_steps
+
+    def run(self, steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps // self._per_call):
+            float(self._train_steps(tf.constant(self._per_call)))
+        return time.perf_counter() - start
+
+
+def keras_io_convnet(precision: str) -> keras.Model:
+    """https://keras.io/examples/vision/mnist_convnet/, layer for layer (the `simple` model), built under
+    the dtype policy `precision` with the softmax in float32, as Keras' mixed-precision guide does."""
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:  # Layers read the global policy when they are built.
+        return keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            keras.layers.Conv2D(32, kernel_size=(3, 3), activation='relu'),
+            keras.layers.MaxPooling2D(pool_size=(2, 2)),
+            keras.layers.Conv2D(64, kernel_size=(3, 3), activation='relu'),
+            keras.layers.MaxPooling2D(pool_size=(2, 2)),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(10, activation='softmax', dtype='float32'),
+        ])
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
 
 
 class BatchClock(keras.callbacks.Callback):
@@ -103,7 +146,7 @@ class KerasFit:
     """model.fit on the same pipeline, one epoch of `steps` + 1 batches per repeat."""
 
     def __init__(self, split, args, jit_compile='auto'):
-        self._model = keras_io_convnet()
+        self._model = keras_io_convnet(args.precision)
         self._model.compile(loss='sparse_categorical_crossentropy', optimizer='adam', metrics=['accuracy'],
                             jit_compile=jit_compile)
         self._dataset = data.train_dataset(split, args.batch_size, 0, args.augment)
@@ -120,7 +163,7 @@ class KerasFitArrays:
     """model.fit on NumPy arrays, as keras.io calls it; the whole call is timed."""
 
     def __init__(self, split, args):
-        self._model = keras_io_convnet()
+        self._model = keras_io_convnet(args.precision)
         self._model.compile(loss='sparse_categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
         self._x = split.images[..., None].astype(np.float32) / 255.0  # [n, 28, 28, 1], as keras.io prepares it
         self._y = split.labels.astype(np.int32)
@@ -155,6 +198,7 @@ CONTESTANTS = {
     'keras_fit_nojit': lambda split, args: KerasFit(split, args, jit_compile=False),
     'keras_fit_arrays': lambda split, args: KerasFitArrays(split, args),
     'pipeline': lambda split, args: Pipeline(split, args),
+    'bare_step': lambda split, args: BareStep(split, args),
 }
 PIPELINE_STEPS = 10  # The pipeline runs this many times more batches per repeat: it is that much faster.
 
@@ -179,7 +223,8 @@ def summarize(rates: dict, args) -> dict:
     """Medians, and the ratios the README quotes."""
     median = {name: statistics.median(values) for name, values in rates.items()}
     summary = {'images_per_sec': median, 'repeats': rates, 'batch_size': args.batch_size,
-               'steps_per_repeat': args.steps, 'augment': args.augment, 'tensorflow': tf.__version__,
+               'steps_per_repeat': args.steps, 'augment': args.augment, 'precision': args.precision,
+               'tensorflow': tf.__version__,
                'keras': keras.__version__, 'cpu_count': os.cpu_count()}
     fits = [median[n] for n in ('keras_fit', 'keras_fit_nojit', 'keras_fit_arrays') if n in median]
     if fits and 'digits' in median:
@@ -188,6 +233,10 @@ def summarize(rates: dict, args) -> dict:
         summary['digits_vs_fit_arrays'] = median['digits'] / median['keras_fit_arrays']
     if 'pipeline' in median and 'digits' in median:
         summary['pipeline_vs_digits'] = median['pipeline'] / median['digits']
+    if 'bare_step' in median and 'digits' in median:
+        summary['digits_vs_bare_step'] = median['digits'] / median['bare_step']
+    if 'bare_step' in median and fits:
+        summary['bare_step_vs_best_fit'] = median['bare_step'] / max(fits)
     return summary
 
 
@@ -200,6 +249,10 @@ def print_summary(summary: dict):
         print(f'digits / model.fit(x, y) {summary["digits_vs_fit_arrays"]:.2f}x')
     if 'pipeline_vs_digits' in summary:
         print(f'pipeline / digits         {summary["pipeline_vs_digits"]:.1f}x')
+    if 'digits_vs_bare_step' in summary:
+        print(f'digits / bare step        {summary["digits_vs_bare_step"]:.2f} (1.00: no loop overhead at all)')
+    if 'bare_step_vs_best_fit' in summary:
+        print(f'bare step / best model.fit {summary["bare_step_vs_best_fit"]:.2f}x (the most any loop can gain)')
 
 
 def main(argv=None):
@@ -209,7 +262,7 @@ def main(argv=None):
     except DigitsError as e:
         sys.exit(f'benchmark: error: {e}')
     print(f'benchmark: {len(split)} MNIST images, batch {args.batch_size}, {args.steps} steps x '
-          f'{args.repeats} repeats, TensorFlow {tf.__version__}, Keras {keras.__version__}, '
+          f'{args.repeats} repeats, {args.precision}, TensorFlow {tf.__version__}, Keras {keras.__version__}, '
           f'{os.cpu_count()} CPUs', flush=True)
     summary = summarize(measure(args, split), args)
     print_summary(summary)
