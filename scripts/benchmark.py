@@ -8,11 +8,13 @@ contestants are measured in turn, --repeats times, alternating, so that a machin
 speeds up during the run affects them alike; each figure is the median of its repeats, in images/sec.
 
   digits          digits.loop.make_train_fn: --steps_per_loop steps per tf.function call
+  digits_1step    the same with one step per call (--steps_per_loop=1): a return to Python after every
+                  step, as fit does; what the multi-step tf.function buys
   digits_xla      the same with --jit_compile (XLA on the forward and backward pass)
   keras_fit       model.fit on a keras.Sequential of the same layers, compiled as keras.io does
-                  (compile(loss, optimizer='adam', metrics=['accuracy']): jit_compile='auto', which is XLA
-                  on TensorFlow), timed from its first to its last batch of each repeat (fit's own start-up
-                  excluded, to its advantage)
+                  (compile(loss, optimizer='adam', metrics=['accuracy']): jit_compile='auto', which Keras
+                  resolves to XLA only where TensorFlow sees a GPU or TPU), timed from its first to its
+                  last batch of each repeat (fit's own start-up excluded, to its advantage)
   keras_fit_nojit the same with jit_compile=False
   keras_fit_arrays model.fit(x, y, batch_size, epochs=1) on NumPy arrays as keras.io calls it, the whole
                   call timed (its per-call start-up included, as a user running fit pays it)
@@ -69,11 +71,12 @@ def parse_args(argv):
 class DigitsLoop:
     """digits' training step function, called as the outer loop calls it."""
 
-    def __init__(self, split, args, jit_compile=False):
-        state = loop.create_state(model_lib.create('simple', precision=args.precision), keras.optimizers.Adam(1e-3))
+    def __init__(self, split, args, jit_compile=False, steps_per_call=None):
+        model = model_lib.create('simple', precision=args.precision)
+        state = loop.create_state(model, keras.optimizers.Adam(1e-3))
         self._train_fn = loop.make_train_fn(tf.distribute.get_strategy(), state, args.batch_size, jit_compile)
         self._iterator = iter(data.train_dataset(split, args.batch_size, 0, args.augment))
-        self._per_call = args.steps_per_loop
+        self._per_call = steps_per_call or args.steps_per_loop
 
     def run(self, steps: int) -> float:
         """Trains `steps` steps; returns the seconds they took (the float() waits for the result)."""
@@ -193,6 +196,7 @@ class Pipeline:
 
 CONTESTANTS = {
     'digits': lambda split, args: DigitsLoop(split, args),
+    'digits_1step': lambda split, args: DigitsLoop(split, args, steps_per_call=1),
     'digits_xla': lambda split, args: DigitsLoop(split, args, jit_compile=True),
     'keras_fit': lambda split, args: KerasFit(split, args),
     'keras_fit_nojit': lambda split, args: KerasFit(split, args, jit_compile=False),
