@@ -228,8 +228,7 @@ def summarize(rates: dict, args) -> dict:
     median = {name: statistics.median(values) for name, values in rates.items()}
     summary = {'images_per_sec': median, 'repeats': rates, 'batch_size': args.batch_size,
                'steps_per_repeat': args.steps, 'augment': args.augment, 'precision': args.precision,
-               'tensorflow': tf.__version__,
-               'keras': keras.__version__, 'cpu_count': os.cpu_count()}
+               'tensorflow': tf.__version__, 'keras': keras.__version__, 'cpu_count': os.cpu_count()}
     fits = [median[n] for n in ('keras_fit', 'keras_fit_nojit', 'keras_fit_arrays') if n in median]
     if fits and 'digits' in median:
         summary['digits_vs_best_fit'] = median['digits'] / max(fits)

@@ -38,7 +38,7 @@ def test_benchmark_rejects_bad_arguments_in_one_line():
         'benchmark: error: --steps (30) must be a multiple of --steps_per_loop (20)')
 
 
-def test_benchmark_runs_every_contestant_in_bfloat16(tiny_data_dir, tmp_path):
+def test_benchmark_runs_its_contestants_in_bfloat16(tiny_data_dir, tmp_path):
     out = tmp_path / 'bench.json'
     proc = subprocess.run(
         [sys.executable, 'scripts/benchmark.py', f'--data_dir={tiny_data_dir}', '--steps=4', '--steps_per_loop=2',
