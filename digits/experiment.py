@@ -70,7 +70,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     with create_stop(strategy, config, saver) as stop:
         hooks = loop.Hooks(run_eval, saver.save, writers, log, stop, profiler,
                            on_eval and loop.averaging(state, on_eval))
-        outcome = loop.train(state, train_fn, iter(train_ds), intervals, steps_per_epoch, config.batch_size, hooks)
+        outcome = loop.train(state, train_fn, iter(train_ds), intervals, steps_per_epoch, config.batch_size, hooks,
+                             max_loss=loop.divergence_limit(data.NUM_CLASSES))
     with loop.averaged_weights(state):
         results = finish_run(config, strategy, state, outcome, run_eval, arrays.test, eval_name, log)
     results['wall_seconds'] = time.time() - wall_start

@@ -5,6 +5,7 @@ log, evaluate and checkpoint (`is_time`), and is the only place that converts te
 """
 import contextlib
 import dataclasses
+import math
 import time
 from typing import Callable
 
@@ -16,6 +17,11 @@ from digits import summaries
 from digits.errors import DigitsError
 
 SUM = tf.distribute.ReduceOp.SUM
+# A training run has diverged when the mean loss of one tf.function call exceeds this multiple of the loss
+# of a uniform guess (ln 10 = 2.30 for ten classes): a fresh model starts near that loss and training
+# lowers it, so 23 is far above any sound run (measured: README, Fault tolerance) and far below an
+# exploding one, whose loss grows by orders of magnitude while it may stay finite.
+DIVERGENCE_FACTOR = 10
 
 
 @dataclasses.dataclass
@@ -242,15 +248,16 @@ class Hooks:
 
 
 def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals, steps_per_epoch: int,
-          global_batch: int, hooks: Hooks) -> dict:
+          global_batch: int, hooks: Hooks, *, max_loss: float) -> dict:
     """The outer loop, from state.step to intervals.total_steps; returns the last train and eval metrics.
 
-    After each tf.function call it checks the numbers (before anything can be saved), then does the
-    chores that are due. Also returns `first_call_done`: the Unix time the first call returned.
+    After each tf.function call it checks the numbers (before anything can be saved: check_training, with
+    max_loss from divergence_limit), then does the chores that are due. Also returns `first_call_done`: the Unix time the first call returned.
     """
     step, last = int(state.step.numpy()), intervals.total_steps
     window = summaries.Window()
     train_seconds, trained_examples, eval_metrics, first_call_done = 0.0, 0, {}, None
+    lowest_loss = None
     while step < last:
         num_steps = min(intervals.steps_per_loop, last - step)
         if hooks.profiler:
@@ -260,7 +267,8 @@ def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals,
         seconds = time.perf_counter() - start  # float() above waited for the device: this is real time.
         first_call_done = first_call_done or time.time()
         previous, step = step, step + num_steps
-        check_finite(metrics, previous, step)
+        check_training(metrics, previous, step, lowest_loss=lowest_loss, max_loss=max_loss)
+        lowest_loss = metrics['loss'] if lowest_loss is None else min(lowest_loss, metrics['loss'])
         state.step.assign(step)
         window.add({k: metrics[k] for k in ('loss', 'accuracy', 'grad_norm', 'weight_norm')}, num_steps,
                    num_steps * global_batch, seconds)
@@ -299,19 +307,29 @@ def do_chores(state: TrainState, hooks: Hooks, intervals: Intervals, window: sum
     return eval_metrics
 
 
-def check_finite(metrics: dict, previous: int, step: int):
-    """Stops the run before a non-finite loss or gradient can reach a checkpoint or the export."""
+def divergence_limit(num_classes: int) -> float:
+    """The training loss above which a run has diverged: DIVERGENCE_FACTOR x that of a uniform guess."""
+    return DIVERGENCE_FACTOR * math.log(num_classes)
+
+
+def check_training(metrics: dict, previous: int, step: int, *, lowest_loss: float | None, max_loss: float):
+    """Stops the run before a diverged model (a loss over max_loss, or any NaN / Inf) can reach a
+    checkpoint or the export; lowest_loss (of the calls before, if any) says how far the loss rose."""
     if metrics.get('nonfinite_gradients', 0) > 0:
-        quantity = f'gradients ({int(metrics["nonfinite_gradients"])} replica-steps with NaN or Inf)'
+        what = f'non-finite gradients ({int(metrics["nonfinite_gradients"])} replica-steps with NaN or Inf)'
     elif not np.isfinite(metrics['loss']):
-        quantity = f'training loss ({metrics["loss"]})'
+        what = f'non-finite training loss ({metrics["loss"]})'
+    elif metrics['loss'] > max_loss:
+        rise = f', up from {lowest_loss:.3g}' if lowest_loss is not None else ''
+        what = (f'training loss {metrics["loss"]:.3g}{rise} (the limit is {max_loss:.3g}, {DIVERGENCE_FACTOR}x '
+                f'the loss of a uniform guess)')
     elif metrics.get('nonfinite_weights', 0) > 0:
-        quantity = f'weights ({int(metrics["nonfinite_weights"])} NaN or Inf values)'
+        what = f'non-finite weights ({int(metrics["nonfinite_weights"])} NaN or Inf values)'
     else:
         return
-    raise DigitsError(f'non-finite {quantity} in steps {previous + 1}-{step}; stopped without saving, '
-                      f'so the latest checkpoint is the last good one. Lower --learning_rate (or add '
-                      f'--warmup_steps) and rerun the same command to resume from it')
+    raise DigitsError(f'training diverged in steps {previous + 1}-{step}: {what}; nothing of these steps was '
+                      f'saved, so the latest checkpoint (if any) is the last good one: rerun with a lower '
+                      f'--learning_rate (or more --warmup_steps) to resume from it')
 
 
 def progress_line(step: int, last: int, steps_per_epoch: int, scalars: dict) -> str:

@@ -52,10 +52,32 @@ def write_idx_dir(directory, compress=True, train=None, test=None):
     return str(directory)
 
 
+def bomb_bytes(fmt: str, width: int, height: int) -> bytes:
+    """A small PNG or JPEG whose header declares width x height pixels: a decompression bomb."""
+    import io
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new('L', (40, 40), 255).save(buffer, format=fmt)
+    raw = buffer.getvalue()
+    if fmt == 'PNG':  # IHDR: width, height at bytes 16-24 (the chunk's CRC is then wrong: never reached)
+        return raw[:16] + width.to_bytes(4, 'big') + height.to_bytes(4, 'big') + raw[24:]
+    sof = raw.index(b'\xff\xc0')  # baseline JPEG start of frame: length, precision, height, width
+    return raw[:sof + 5] + height.to_bytes(2, 'big') + width.to_bytes(2, 'big') + raw[sof + 9:]
+
+
 @pytest.fixture(scope='session')
 def tiny_data_dir(tmp_path_factory):
     """A folder with the four gzip IDX files of tiny digits (640 train, 203 test)."""
     return write_idx_dir(tmp_path_factory.mktemp('tiny_idx'))
+
+
+@pytest.fixture(scope='session')
+def fashion_data_dir():
+    """Fashion-MNIST (via DIGITS_TEST_FASHION; .ci/run installs Debian's dataset-fashion-mnist)."""
+    path = os.environ.get('DIGITS_TEST_FASHION')
+    if not path or not os.path.isdir(path):
+        pytest.skip('Fashion-MNIST not available: set DIGITS_TEST_FASHION to /usr/share/datasets/fashion-mnist')
+    return path
 
 
 @pytest.fixture(scope='session')
@@ -93,3 +115,14 @@ def smoke_run(tmp_path_factory, tiny_data_dir):
     lines = []
     results = experiment.train_and_evaluate(cfg, log=lines.append)
     return cfg, results, lines
+
+
+@pytest.fixture(scope='session')
+def real_model(real_data_dir, tmp_path_factory):
+    """A cnn trained for 300 steps on the real training images, shared by every real-data test:
+    (config, results). Its evaluation batch of 384 does not divide the 10,000 test images."""
+    from digits import experiment
+    cfg = smoke_config(str(tmp_path_factory.mktemp('real_model')), real_data_dir, model='cnn', batch_size=128,
+                       train_steps=300, steps_per_loop=50, log_every_steps=50, warmup_steps=50,
+                       eval_every_steps=300, checkpoint_every_steps=300, augment=True, eval_batch_size=384)
+    return cfg, experiment.train_and_evaluate(cfg, log=lambda line: None)

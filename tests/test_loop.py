@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from conftest import TINY_TEST, make_digits, smoke_config
 from digits import data, experiment, loop, model
+from digits.errors import DigitsError
 
 
 def test_smoke_run_learns(smoke_run):
@@ -141,3 +142,43 @@ def test_averaged_weights_without_ema_changes_nothing():
     before = [v.numpy() for v in net.trainable_variables]
     with loop.averaged_weights(state):
         assert all((v.numpy() == b).all() for v, b in zip(net.trainable_variables, before))
+
+
+def test_a_nan_in_the_weights_is_counted_whatever_the_kernels():
+    """A NaN batch-norm moving mean never touches the training loss or the gradients (training uses the
+    batch's statistics), so only the weights check can see it, on any CPU."""
+    split = data.Split(*make_digits(64, 3))
+    net = model.create('cnn')
+    state = loop.create_state(net, tf.keras.optimizers.SGD(0.01))
+    moving_mean = next(v for v in net.non_trainable_variables if v.path.endswith('moving_mean'))
+    moving_mean.assign(tf.fill(moving_mean.shape, np.nan))
+    train_fn = loop.make_train_fn(tf.distribute.get_strategy(), state, 32)
+    metrics = {k: float(v) for k, v in train_fn(iter(data.train_dataset(split, 32, 0, False)), tf.constant(2)).items()}
+    assert np.isfinite(metrics['loss']) and metrics['nonfinite_gradients'] == 0
+    assert metrics['nonfinite_weights'] == moving_mean.shape[0]
+    with pytest.raises(DigitsError, match=rf'^training diverged in steps 11-12: non-finite weights '
+                                          rf'\({moving_mean.shape[0]} NaN or Inf values\); nothing of these steps was saved'):
+        loop.check_training(metrics, 10, 12, lowest_loss=None, max_loss=23.0)
+
+
+SOUND = {'loss': 0.3, 'nonfinite_gradients': 0.0, 'nonfinite_weights': 0.0}
+
+
+def test_a_finite_but_exploding_loss_is_divergence():
+    limit = loop.divergence_limit(10)
+    assert limit == pytest.approx(10 * np.log(10))
+    loop.check_training(dict(SOUND, loss=0.99 * limit), 0, 50, lowest_loss=0.1, max_loss=limit)  # passes
+    with pytest.raises(DigitsError, match=r'^training diverged in steps 101-150: training loss 2.7e\+18, up from '
+                                          r'0.05 \(the limit is 23, 10x the loss of a uniform guess\); nothing '
+                                          r'of these steps was saved, so the latest checkpoint \(if any\)'):
+        loop.check_training(dict(SOUND, loss=2.7e18), 100, 150, lowest_loss=0.05, max_loss=limit)
+
+
+@pytest.mark.parametrize('metrics,what', [
+    (dict(SOUND, nonfinite_gradients=3.0), r'non-finite gradients \(3 replica-steps with NaN or Inf\)'),
+    (dict(SOUND, loss=float('inf')), r'non-finite training loss \(inf\)'),
+    (dict(SOUND, loss=float('nan')), r'non-finite training loss \(nan\)'),
+    (dict(SOUND, loss=1e6), r'training loss 1e\+06 \(the limit')])
+def test_each_kind_of_divergence_is_named(metrics, what):
+    with pytest.raises(DigitsError, match=rf'^training diverged in steps 1-50: {what}'):
+        loop.check_training(metrics, 0, 50, lowest_loss=None, max_loss=23.0)
