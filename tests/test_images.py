@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_digits
-from digits import images
+from conftest import bomb_bytes, make_digits
+from digits import data, images
 from digits.errors import DigitsError
 
 
@@ -68,7 +68,7 @@ def test_digit_is_fitted_into_20x20_and_centred_by_mass():
     assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 >= 19  # the longer side fills it
     r, c = np.indices(digit.shape)
     centre = ((r * digit).sum() / digit.sum(), (c * digit).sum() / digit.sum())
-    assert centre == pytest.approx((13.5, 13.5), abs=0.75)
+    assert centre == pytest.approx((14.0, 14.0), abs=0.5)  # where MNIST puts it (images.centre_by_mass)
 
 
 def test_position_and_size_do_not_matter():
@@ -110,3 +110,46 @@ def test_write_png_round_trips(tmp_path):
     digit = reference_digit()
     images.write_png(str(tmp_path / 'd.png'), digit)
     assert (np.array(Image.open(io.BytesIO((tmp_path / 'd.png').read_bytes()))) == digit).all()
+
+
+@pytest.mark.parametrize('fmt,mode', [('PNG', 'L'), ('JPEG', 'RGB'), ('GIF', 'P'), ('BMP', 'RGB')])
+def test_declared_size_is_read_from_the_header(fmt, mode):
+    buffer = io.BytesIO()
+    Image.new(mode, (123, 45)).save(buffer, format=fmt)
+    assert images.declared_size(buffer.getvalue()) == (123, 45)
+    assert images.declared_size(b'not an image at all') is None
+
+
+@pytest.mark.parametrize('fmt,width,height', [('PNG', 50000, 50000), ('JPEG', 65000, 65000)])
+def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(tmp_path, fmt, width, height):
+    path = tmp_path / f'bomb.{fmt.lower()}'
+    path.write_bytes(bomb_bytes(fmt, width, height))
+    assert images.declared_size(path.read_bytes()) == (width, height)
+    with pytest.raises(DigitsError, match=rf'^{path}: too large to decode: {width}x{height} pixels '
+                                          rf'\([\d,]+ megapixels, at most 40\); scale it down$'):
+        images.load_digit(str(path))
+
+
+def test_the_largest_allowed_image_is_still_read(tmp_path):
+    side = int(images.MAX_PIXELS ** 0.5)  # a 6,324 x 6,324 scan of a digit
+    ink = np.full((side, side), 255, np.uint8)
+    ink[1000:5000, 3000:3600] = 0
+    path = save(ink, tmp_path / 'big.png', 'PNG', 'L')
+    assert images.load_digit(path).max() == 255
+
+
+def centres_of_mass(digits: np.ndarray) -> np.ndarray:
+    """[n, 2] (row, column) centre of mass of each [n, 28, 28] image, in pixel indices."""
+    rows, cols = np.indices(digits.shape[1:])
+    mass = digits.reshape(len(digits), -1).astype(np.float64).sum(1)
+    return np.stack([(digits * rows).sum((1, 2)) / mass, (digits * cols).sum((1, 2)) / mass], axis=1)
+
+
+def test_real_mnist_digits_keep_their_place_when_preprocessed_again(real_data_dir):
+    """MNIST centres its digits' mass at pixel (14, 14), not at 13.5: the preprocessing must aim there too,
+    or it shifts most user digits by half a pixel from where the model learnt them."""
+    originals = data.load('mnist', real_data_dir).test.images[:1000]
+    again = np.stack([images.to_mnist(d[..., None].astype(np.float32) / 255) for d in originals])
+    before, after = centres_of_mass(originals), centres_of_mass(again)
+    np.testing.assert_allclose(before.mean(0), [14.0, 14.0], atol=0.05)
+    np.testing.assert_allclose(after.mean(0), before.mean(0), atol=0.1)

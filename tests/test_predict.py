@@ -1,4 +1,5 @@
 """python -m digits.predict: a user's own image files in, one line (and a JSON record) per file out."""
+import importlib.util
 import json
 import os
 
@@ -7,12 +8,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import run_module, smoke_config
-from digits import classify, config, data, experiment, export
+from conftest import ROOT, bomb_bytes, run_module
+from digits import classify, config, data, export
 
 
 def write_inputs(directory) -> list[str]:
-    """One digit-like stroke in each supported format and mode, plus an empty file and a text file."""
+    """One digit-like stroke in each supported format and mode, plus an empty file, a text file and a PNG
+    whose header declares 50000x50000 pixels."""
     ink = np.zeros((80, 60), np.uint8)
     ink[10:70, 25:35] = 255  # a '1'
     paths = []
@@ -24,7 +26,8 @@ def write_inputs(directory) -> list[str]:
     rgba[..., 3] = ink  # black ink on a transparent canvas
     paths.append(os.path.join(directory, 'ink.png'))
     Image.fromarray(rgba, 'RGBA').save(paths[-1])
-    for name, content in (('empty.png', b''), ('notes.txt', b'not an image')):
+    for name, content in (('empty.png', b''), ('notes.txt', b'not an image'),
+                          ('bomb.png', bomb_bytes('PNG', 50000, 50000))):
         paths.append(os.path.join(directory, name))
         with open(paths[-1], 'wb') as f:
             f.write(content)
@@ -37,11 +40,13 @@ def test_cli_classifies_every_readable_file_and_reports_the_others(smoke_run, tm
     out, seen = tmp_path / 'predictions.json', tmp_path / 'seen'
     proc = run_module('digits.predict', f'--model={cfg.export_dir}', f'--output_json={out}',
                       f'--save_preprocessed={seen}', *paths)
-    assert proc.returncode == 1, proc.stderr[-2000:]  # two files failed
+    assert proc.returncode == 1, proc.stderr[-2000:]  # three files failed
     assert 'Traceback' not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith('digits.predict:')]
     assert errors == [f'digits.predict: error: {paths[5]}: the file is empty',
-                      f'digits.predict: error: {paths[6]}: not a PNG, JPEG, GIF or BMP image']
+                      f'digits.predict: error: {paths[6]}: not a PNG, JPEG, GIF or BMP image',
+                      f'digits.predict: error: {paths[7]}: too large to decode: 50000x50000 pixels '
+                      f'(2,500 megapixels, at most 40); scale it down']
     lines = proc.stdout.splitlines()
     assert [line.split(':')[0] for line in lines] == paths[:5]
     with open(out) as f:
@@ -74,45 +79,37 @@ def test_cli_usage_errors_are_one_line(args, message):
     assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
 
 
-def render_on_paper(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A 28x28 MNIST digit as a user might scan it: dark ink on a white 200x200 RGB page, enlarged to
-    60-140 pixels and placed off-centre."""
-    size = int(rng.integers(60, 141))
-    big = tf.image.resize(digit[..., None].astype(np.float32), (size, size), method='bilinear').numpy()[..., 0]
-    page = np.full((200, 200), 255.0, np.float32)
-    top, left = rng.integers(0, 200 - size + 1, size=2)
-    page[top:top + size, left:left + size] -= np.clip(big, 0, 255)
-    return np.repeat(np.clip(page, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'scripts', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-@pytest.fixture(scope='module')
-def real_model(real_data_dir, tmp_path_factory):
-    """A cnn trained for 300 steps on the real training images: (export dir, test split)."""
-    tmp = tmp_path_factory.mktemp('real_model')
-    cfg = smoke_config(str(tmp), real_data_dir, model='cnn', batch_size=128, train_steps=300,
-                       steps_per_loop=50, warmup_steps=50, eval_every_steps=300, checkpoint_every_steps=300,
-                       augment=True, eval_batch_size=1000)
-    experiment.train_and_evaluate(cfg, log=lambda line: None)
-    return cfg.export_dir, data.load('mnist', real_data_dir).test
+# 1,000 digits: a 1-point margin is 10 of them. On all 10,000 test digits the 300-step model reads paper
+# copies 0.06 points below the originals (48 digits change, either way, per 10,000: scripts/read_on_paper.py),
+# so sampling moves the difference by about 2 digits in 1,000: the margin is 4 standard deviations of that.
+PAPER_DIGITS = 1000
 
 
 @pytest.mark.parametrize('fmt', ['JPEG', 'PNG'])
 def test_real_digits_on_paper_are_read_as_well_as_the_originals(real_model, tmp_path, fmt):
-    """500 test digits rendered as dark ink on a white page are classified within 1 point of the originals."""
-    export_dir, test = real_model
-    chosen = np.random.default_rng(0).choice(len(test), 500, replace=False)
+    """Test digits rendered as dark ink on a white page are read within 1 point (in counts) of the originals."""
+    cfg, _ = real_model
+    test = data.load('mnist', cfg.data_dir).test
+    chosen = np.random.default_rng(0).choice(len(test), PAPER_DIGITS, replace=False)
     originals, labels = test.images[chosen], test.labels[chosen]
-    rng, paths = np.random.default_rng(1), []
+    rng, paths, render_on_paper = np.random.default_rng(1), [], load_script('read_on_paper').render_on_paper
     for i, digit in enumerate(originals):
         paths.append(str(tmp_path / f'digit-{i}.{fmt.lower()}'))
         options = {'quality': 90} if fmt == 'JPEG' else {}
         Image.fromarray(render_on_paper(digit, rng)).save(paths[-1], format=fmt, **options)
-    module = export.load(export_dir)
-    original_accuracy = np.mean(module.serve(originals)['probabilities'].numpy().argmax(1) == labels)
-    predictions, errors = classify.classify_files(config.PredictConfig(export_dir, tuple(paths)),
+    module = export.load(cfg.export_dir)
+    original_right = int(np.sum(module.serve(originals)['probabilities'].numpy().argmax(1) == labels))
+    predictions, errors = classify.classify_files(config.PredictConfig(cfg.export_dir, tuple(paths)),
                                                   log=lambda line: None)
     assert not errors
-    paper_accuracy = np.mean([p['digit'] for p in predictions] == labels)
-    print(f'{fmt}: originals {100 * original_accuracy:.1f}%, on paper {100 * paper_accuracy:.1f}%')
-    assert original_accuracy > 0.95
-    assert abs(paper_accuracy - original_accuracy) <= 0.01, (paper_accuracy, original_accuracy)
+    paper_right = int(np.sum(np.array([p['digit'] for p in predictions]) == labels))
+    print(f'{fmt}: originals {original_right}/{PAPER_DIGITS}, on paper {paper_right}/{PAPER_DIGITS}')
+    assert original_right > 0.95 * PAPER_DIGITS
+    assert paper_right >= original_right - PAPER_DIGITS // 100, (paper_right, original_right)
