@@ -71,22 +71,24 @@ def tiny_data_dir(tmp_path_factory):
     return write_idx_dir(tmp_path_factory.mktemp('tiny_idx'))
 
 
+def data_dir_from_env(variable: str, what: str, where: str) -> str:
+    """The folder named by an environment variable; skips the test when it is unset or missing."""
+    path = os.environ.get(variable)
+    if not path or not os.path.isdir(path):
+        pytest.skip(f'{what} not available: set {variable} to {where}')
+    return path
+
+
 @pytest.fixture(scope='session')
 def fashion_data_dir():
     """Fashion-MNIST (via DIGITS_TEST_FASHION; .ci/run installs Debian's dataset-fashion-mnist)."""
-    path = os.environ.get('DIGITS_TEST_FASHION')
-    if not path or not os.path.isdir(path):
-        pytest.skip('Fashion-MNIST not available: set DIGITS_TEST_FASHION to /usr/share/datasets/fashion-mnist')
-    return path
+    return data_dir_from_env('DIGITS_TEST_FASHION', 'Fashion-MNIST', '/usr/share/datasets/fashion-mnist')
 
 
 @pytest.fixture(scope='session')
 def real_data_dir():
     """../shared/datasets/mnist-10k (via DIGITS_TEST_DATA); tests using it are skipped without it."""
-    path = os.environ.get('DIGITS_TEST_DATA')
-    if not path or not os.path.isdir(path):
-        pytest.skip('real MNIST not available: set DIGITS_TEST_DATA to ../shared/datasets/mnist-10k')
-    return path
+    return data_dir_from_env('DIGITS_TEST_DATA', 'real MNIST', '../shared/datasets/mnist-10k')
 
 
 def run_module(module: str, *args, cwd=None, timeout=300, env=None) -> subprocess.CompletedProcess:
