@@ -13,18 +13,16 @@ from matplotlib.figure import Figure
 
 from digits import data
 
-CLASS_NAMES = {
-    'mnist': [str(k) for k in range(10)],
-    'fashion_mnist': ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker',
-                      'Bag', 'Ankle boot'],
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class Analysis:
-    """Predictions on a split: probabilities [n, 10], labels [n], and what follows from them."""
+    """Predictions on a split: probabilities [n, classes], labels [n], and what follows from them."""
     probabilities: np.ndarray
     labels: np.ndarray
+
+    @property
+    def num_classes(self) -> int:
+        return self.probabilities.shape[1]
 
     @property
     def predicted(self) -> np.ndarray:
@@ -35,11 +33,12 @@ class Analysis:
         return float(np.mean(self.predicted == self.labels))
 
     def confusion(self) -> np.ndarray:
-        """[10, 10] counts: rows are true classes, columns predicted classes."""
-        return np.bincount(self.labels * 10 + self.predicted, minlength=100).reshape(10, 10)
+        """[classes, classes] counts: rows are true classes, columns predicted classes."""
+        k = self.num_classes
+        return np.bincount(self.labels * k + self.predicted, minlength=k * k).reshape(k, k)
 
     def precision_recall(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per class [10] each; a class never predicted has precision 0."""
+        """Per class [classes] each; a class never predicted has precision 0."""
         cm = self.confusion().astype(np.float64)
         return np.diag(cm) / np.maximum(cm.sum(axis=0), 1), np.diag(cm) / np.maximum(cm.sum(axis=1), 1)
 
@@ -62,14 +61,14 @@ class Analysis:
 
 
 def probabilities_fn(logits_fn):
-    """A tf.function: images [b, 28, 28, 1] float -> probabilities [b, 10]; make it once, call it often
+    """A tf.function: images [b, h, w, 1] float -> probabilities [b, classes]; make it once, call it often
     (reduce_retracing: a shorter last batch does not trace it again for every new size)."""
     return tf.function(lambda images: tf.nn.softmax(tf.cast(logits_fn(images), tf.float32)),
                        reduce_retracing=True)
 
 
 def analyze(logits_fn, split: data.Split, batch_size: int = 1000, probs_fn=None) -> Analysis:
-    """Runs logits_fn (images [b, 28, 28, 1] float -> logits [b, 10]) over every example of split.
+    """Runs logits_fn (images [b, h, w, 1] float -> logits [b, classes]) over every example of split.
 
     Pass probs_fn (from probabilities_fn) instead when analysing repeatedly, so it is traced once.
     """
@@ -97,7 +96,7 @@ def confusion_figure(confusion: np.ndarray, names: list[str]) -> Figure:
         if count:
             ax.text(j, i, str(count), ha='center', va='center', fontsize=7,
                     color='white' if i == j else 'black')
-    ax.set(xticks=range(10), yticks=range(10), xlabel='predicted', ylabel='true',
+    ax.set(xticks=range(len(names)), yticks=range(len(names)), xlabel='predicted', ylabel='true',
            title=f'confusion ({confusion.sum()} examples)')
     ax.set_xticklabels(names, rotation=45, ha='right', fontsize=8)
     ax.set_yticklabels(names, fontsize=8)
@@ -106,7 +105,7 @@ def confusion_figure(confusion: np.ndarray, names: list[str]) -> Figure:
 
 
 def digits_figure(images: np.ndarray, titles: list[str], columns: int = 8, title: str = '') -> Figure:
-    """A grid of 28x28 images [n, 28, 28] (or [n, 28, 28, 1]) with a small title under each."""
+    """A grid of images [n, h, w] (or [n, h, w, 1]) with a small title under each."""
     rows = max(1, -(-len(images) // columns))
     figure = Figure(figsize=(columns * 1.2, rows * 1.45 + 0.4), dpi=100)
     for i, (image, caption) in enumerate(zip(images, titles)):
@@ -135,7 +134,7 @@ def per_class_figure(analysis: Analysis, names: list[str]) -> Figure:
     precision, recall = analysis.precision_recall()
     figure = Figure(figsize=(7, 3.5), dpi=100)
     ax = figure.add_subplot()
-    x = np.arange(10)
+    x = np.arange(len(names))
     ax.bar(x - 0.2, precision, 0.4, label='precision')
     ax.bar(x + 0.2, recall, 0.4, label='recall')
     low = min(precision.min(), recall.min())

@@ -1,16 +1,24 @@
 """What every entry point shares: flag parsing and user errors as one line with exit status 2."""
 import os
 import sys
+from typing import Callable
 
 from absl import app, flags, logging
 
 from digits.errors import DigitsError
 
 
-def run(main, prog: str):
-    """app.run(main), printing DigitsError and flag errors as 'prog: error: ...' and exiting with 2."""
+def run(main, prog: str, flags_help: Callable[[], str] | None = None):
+    """app.run(main), printing DigitsError and flag errors as 'prog: error: ...' and exiting with 2.
+
+    flags_help: what --help prints after the entry point's docstring (absl's own --help shows only
+    flags defined in the main module, and digits defines them in digits.config).
+    """
 
     def parse_flags(argv):
+        if flags_help and any(arg in ('--help', '-h', '-?', '--helpshort') for arg in argv[1:]):
+            print_help((sys.modules['__main__'].__doc__ or prog).strip() + '\n' + flags_help() +
+                       '\n\nTry --helpfull to see every flag, absl\'s own included.')
         try:
             return flags.FLAGS(argv)
         except flags.Error as e:
@@ -25,6 +33,15 @@ def run(main, prog: str):
             fail(prog, str(e), e.prefix, e.exit_code)
 
     app.run(guarded_main, flags_parser=parse_flags)
+
+
+def print_help(text: str):
+    """Prints text to stdout and exits 0; a reader that closes early (| head) is no error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        pass
+    os._exit(0)
 
 
 def load_tensorflow():

@@ -1,64 +1,158 @@
-"""Flag definitions, the frozen run configurations, and their validation.
+"""The frozen run configurations, each field declared once; flags, checks, the resume rule and the
+hyperparameters are derived from those declarations.
 
-Only entry points call `define_*_flags` and `*_config_from_flags`; everything below them takes a config.
+A TrainConfig field is an `option(...)`: its default, help text, flag group, check, choices, whether a
+resumed run must keep it (RESUME_FIXED) and whether it is a hyperparameter (HPARAMS). Adding a field
+adds its flag, its check, its resume rule and its HParams entry. Only entry points call
+`define_*_flags` and `*_config_from_flags`; everything below them takes a config.
 """
 import dataclasses
 import datetime
-import functools
 import os
+import types
+from typing import Callable
 
 from absl import flags
 
+from digits import datasets
 from digits.errors import DigitsError
 
-DATASETS = ('mnist', 'fashion_mnist')
-MODELS = ('cnn', 'simple')  # Kept in sync with digits.model.MODELS by a test.
+# The names of the implementations in digits.model.MODELS, digits.optimizer.OPTIMIZERS / SCHEDULES and
+# digits.distribute.STRATEGIES. They are written here because those modules load TensorFlow, and flags are
+# checked before it loads (a typo costs no TensorFlow start-up); tests/test_config.py checks that each
+# list is exactly its registry's keys, and the registries dispatch by name, so no name lacks an implementation.
+MODELS = ('cnn', 'simple')
 OPTIMIZERS = ('sgd', 'adam', 'adamw')
 SCHEDULES = ('constant', 'cosine')
 STRATEGIES = ('default', 'one_device', 'mirrored', 'multi_worker', 'tpu')
-PRECISIONS = ('float32', 'mixed_float16', 'mixed_bfloat16')
+PRECISIONS = ('float32', 'mixed_float16', 'mixed_bfloat16')  # Keras dtype policies
+TPU_NEEDED = '--strategy=tpu needs --tpu=<TPU name, grpc://host:port, or local on a TPU VM>'
+GROUPS = ('data', 'model', 'optimization', 'run', 'intervals', 'distribution', 'performance')
+DATA_DIR_HELP = ('Folder with the four IDX files (gzip-compressed or not) or a Keras-style <dataset>.npz. '
+                 'Unset: download from the dataset\'s source into ~/.keras/datasets.')
+
+
+# ------------------------------------------------------------------------------------------------ checks
+# Each returns what is wrong with a value (the end of "--name (value) ..."), or None.
+
+def positive(value) -> str | None:
+    return None if value > 0 else 'must be positive'  # NaN is not positive either
+
+
+def non_negative(value) -> str | None:
+    return None if value >= 0 else 'must not be negative'
+
+
+def fraction(value) -> str | None:
+    return None if 0 <= value < 1 else 'must be in [0, 1)'
+
+
+def seed_range(value) -> str | None:
+    return None if 0 <= value < 2**31 else 'must be in [0, 2**31)'
+
+
+def plain_name(value) -> str | None:
+    return 'must be a plain name, not a path' if os.sep in value or value in ('.', '..') else None
+
+
+def option(default, help: str, *, group: str, check: Callable | None = None, choices: tuple | None = None,
+           fixed_on_resume: bool = False, hparam: bool = False, flag_default=dataclasses.MISSING):
+    """A config field with everything derived from it; flag_default: the flag's, if not the field's."""
+    assert group in GROUPS, group
+    return dataclasses.field(default=default, metadata=dict(
+        help=help, group=group, check=check, choices=choices, fixed_on_resume=fixed_on_resume, hparam=hparam,
+        flag_default=default if flag_default is dataclasses.MISSING else flag_default))
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run depends on; stored as config.json in the run directory."""
-    dataset: str = 'mnist'
-    data_dir: str | None = None
-    model: str = 'cnn'
-    batch_size: int = 128
-    epochs: int = 30
-    train_steps: int = 0  # 0: derived from epochs.
-    learning_rate: float = 0.003
-    optimizer: str = 'adam'
-    lr_schedule: str = 'cosine'
-    warmup_steps: int = 200
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    l2: float = 0.0
-    augment: bool = True
-    validation_split: float = 0.0
-    seed: int = 0
-    logdir: str = 'logs'
-    run_name: str = ''
-    export_dir: str = ''
-    steps_per_loop: int = 50
-    log_every_steps: int = 100
-    eval_every_steps: int = 1000
-    checkpoint_every_steps: int = 500
-    eval_batch_size: int = 1000
-    strategy: str = 'default'
-    cpu_replicas: int = 0
-    tpu: str | None = None
-    precision: str = 'float32'
-    deterministic: bool = False
-    jit_compile: bool = False
-    profile_steps: int = 0
-    label_smoothing: float = 0.0
-    ema_decay: float = 0.0
+    dataset: str = option('mnist', 'Dataset to train on.', group='data', choices=tuple(datasets.DATASETS),
+                          fixed_on_resume=True, hparam=True)
+    data_dir: str | None = option(None, DATA_DIR_HELP, group='data')
+    validation_split: float = option(
+        0.0, 'Fraction of the training set held out for tuning; 0 evaluates on the test set.', group='data',
+        check=fraction, fixed_on_resume=True)
+    augment: bool = option(True, 'Random affine augmentation (rotate, scale, shift).', group='data',
+                           fixed_on_resume=True, hparam=True)
+    model: str = option('cnn', 'Architecture: cnn (default, stronger) or simple (the keras.io "Simple MNIST '
+                        'convnet", for comparison with model.fit).', group='model', choices=MODELS,
+                        fixed_on_resume=True, hparam=True)
+    l2: float = option(0.0, 'L2 penalty on conv/dense kernels, added to the loss.', group='model',
+                       check=non_negative, fixed_on_resume=True, hparam=True)
+    batch_size: int = option(128, 'Global batch size, shared by all replicas.', group='optimization',
+                             check=positive, fixed_on_resume=True, hparam=True)
+    epochs: int = option(30, 'Passes over the training set (ignored if --train_steps > 0).',
+                         group='optimization', check=positive, hparam=True)
+    train_steps: int = option(0, 'Total optimizer steps; overrides --epochs if > 0.', group='optimization',
+                              check=non_negative, hparam=True)
+    optimizer: str = option('adam', 'Optimizer.', group='optimization', choices=OPTIMIZERS,
+                            fixed_on_resume=True, hparam=True)
+    learning_rate: float = option(0.003, 'Peak learning rate.', group='optimization', check=positive,
+                                  hparam=True)
+    lr_schedule: str = option('cosine', 'constant, or cosine decay to 0 after --warmup_steps of linear '
+                              'warm-up.', group='optimization', choices=SCHEDULES, hparam=True)
+    warmup_steps: int = option(200, 'Linear warm-up steps (cosine schedule).', group='optimization',
+                               check=non_negative, hparam=True)
+    momentum: float = option(0.9, 'Momentum of the sgd optimizer.', group='optimization', check=non_negative)
+    weight_decay: float = option(0.0, 'Decoupled weight decay of adamw.', group='optimization',
+                                 check=non_negative, hparam=True)
+    label_smoothing: float = option(0.0, 'Train against targets (1 - s) * one_hot + s / classes (0: off); '
+                                    'evaluation always uses the plain loss.', group='optimization',
+                                    check=fraction, hparam=True)
+    ema_decay: float = option(0.0, 'Evaluate and export an exponential moving average of the weights with '
+                              'this decay per step (e.g. 0.999); 0: off.', group='optimization', check=fraction,
+                              fixed_on_resume=True, hparam=True)
+    seed: int = option(0, 'Seed for weights, data order and augmentation.', group='run', check=seed_range,
+                       fixed_on_resume=True, hparam=True)
+    logdir: str = option('logs', 'Root of run directories (tensorboard --logdir).', group='run')
+    run_name: str = option('', 'Run directory name under --logdir (default: a timestamp).', group='run',
+                           check=plain_name, flag_default=None)
+    export_dir: str = option('', 'SavedModel output (default: models/<run_name>).', group='run',
+                             flag_default=None)
+    steps_per_loop: int = option(50, 'Training steps per tf.function call.', group='intervals', check=positive)
+    log_every_steps: int = option(100, 'Progress line and train summaries interval.', group='intervals',
+                                  check=positive)
+    eval_every_steps: int = option(1000, 'Evaluation interval (and at the end).', group='intervals',
+                                   check=positive)
+    checkpoint_every_steps: int = option(500, 'Checkpoint interval (and at the end).', group='intervals',
+                                         check=positive)
+    eval_batch_size: int = option(1000, 'Global batch size of evaluation.', group='intervals', check=positive)
+    strategy: str = option('default', 'tf.distribute strategy.', group='distribution', choices=STRATEGIES,
+                           hparam=True)
+    cpu_replicas: int = option(0, 'Split the host CPU into this many logical devices (0: no).',
+                               group='distribution', check=non_negative)
+    tpu: str | None = option(None, 'With --strategy=tpu: TPU name, grpc://host:port, or local (on a TPU VM).',
+                             group='distribution')
+    precision: str = option('float32', 'Compute dtype policy; mixed_float16 adds loss scaling.',
+                            group='performance', choices=PRECISIONS, fixed_on_resume=True, hparam=True)
+    deterministic: bool = option(False, 'Bit-for-bit reproducible on the same machine (TensorFlow op '
+                                 'determinism; slower). Resuming then ends with the same weights.',
+                                 group='performance')
+    jit_compile: bool = option(False, 'XLA-compile the forward and backward pass (measured slower on CPU: see '
+                               'scripts/benchmark.py; try it on GPU / TPU).', group='performance')
+    profile_steps: int = option(0, 'Record a TensorFlow profiler trace of this many steps, after the first '
+                                'tf.function call, into <run>/train (TensorBoard\'s Profile tab). 0: off.',
+                                group='performance', check=non_negative)
 
     @property
     def run_dir(self) -> str:
         return os.path.join(self.logdir, self.run_name)
+
+
+def resume_fixed(config_class=TrainConfig) -> tuple[str, ...]:
+    """Fields that decide what a checkpoint means or which examples a step sees: a run cannot resume with
+    other values. The rest (intervals, logging, training length, learning rate) may change on resume."""
+    return tuple(f.name for f in dataclasses.fields(config_class) if f.metadata['fixed_on_resume'])
+
+
+def hyperparameters(config_class=TrainConfig) -> tuple[str, ...]:
+    """Fields shown in TensorBoard's HParams view, to compare runs."""
+    return tuple(f.name for f in dataclasses.fields(config_class) if f.metadata['hparam'])
+
+
+TRAIN_FIELDS = dataclasses.fields(TrainConfig)
+RESUME_FIXED, HPARAMS = resume_fixed(), hyperparameters()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,68 +176,57 @@ class PredictConfig:
     save_preprocessed: str | None = None
 
 
-_TRAIN_DEFAULTS = TrainConfig()
+# ------------------------------------------------------------------------------------------------- flags
+
+def define_train_flags(fv: flags.FlagValues = flags.FLAGS, config_class=TrainConfig):
+    """Flags of `python -m digits.train`, one per TrainConfig field; defaults are the default recipe."""
+    for field in dataclasses.fields(config_class):
+        define_flag(field, fv)
+
+
+def define_flag(field: dataclasses.Field, fv: flags.FlagValues):
+    """The flag of one config field, of the field's type, registered under its group (for --help)."""
+    meta, kind = field.metadata, field.type
+    if isinstance(kind, types.UnionType):  # `str | None`: the flag is a string that may stay unset
+        kind = next(t for t in kind.__args__ if t is not type(None))
+    define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+              str: flags.DEFINE_string}[kind]
+    if meta['choices']:
+        flags.DEFINE_enum(field.name, meta['flag_default'], meta['choices'], meta['help'], flag_values=fv,
+                          module_name=meta['group'])
+    else:
+        define(field.name, meta['flag_default'], meta['help'], flag_values=fv, module_name=meta['group'])
+
+
+def train_flags_help(fv: flags.FlagValues = flags.FLAGS, config_class=TrainConfig) -> str:
+    """digits.train --help: every flag with its help and default, grouped as the README's table groups them."""
+    lines = []
+    for group in GROUPS:
+        lines.append(f'\n{group}:')
+        for field in dataclasses.fields(config_class):
+            if field.metadata['group'] == group:
+                lines.append(render_flag(fv[field.name]))
+    return '\n'.join(lines)
+
+
+def module_flags_help(fv: flags.FlagValues = flags.FLAGS) -> str:
+    """--help of digits.evaluate and digits.predict: the flags this module defined for them."""
+    return '\n' + '\n'.join(render_flag(flag) for flag in fv.get_flags_for_module(__name__))
+
+
+def render_flag(flag) -> str:
+    """'  --name: help (default: value)', wrapped as absl wraps its own help."""
+    text = f'--{flag.name}: {flag.help}'
+    if flag.default is not None and flag.default != '':
+        text += f'\n(default: {flag.default_as_str})'
+    return flags.text_wrap(text, indent='    ', firstline_indent='  ')
 
 
 def define_data_flags(fv: flags.FlagValues = flags.FLAGS):
-    """Flags shared by every entry point that reads a dataset."""
-    flags.DEFINE_enum('dataset', None, DATASETS, 'Dataset to use (default: mnist, or the run\'s).',
-                      flag_values=fv)
-    flags.DEFINE_string(
-        'data_dir', None, 'Folder with the four IDX files (gzip-compressed or not) or a Keras-style '
-        'mnist.npz / fashion_mnist.npz. Unset: download from Keras\' source into ~/.keras/datasets.',
-        flag_values=fv)
-
-
-def define_train_flags(fv: flags.FlagValues = flags.FLAGS):
-    """Flags of `python -m digits.train`; defaults are TrainConfig's, the default recipe."""
-    d = _TRAIN_DEFAULTS
-    integer = functools.partial(flags.DEFINE_integer, flag_values=fv)
-    real = functools.partial(flags.DEFINE_float, flag_values=fv)
-    enum = functools.partial(flags.DEFINE_enum, flag_values=fv)
-    string = functools.partial(flags.DEFINE_string, flag_values=fv)
-    define_data_flags(fv)
-    enum('model', d.model, MODELS, 'Architecture: cnn (default, stronger) or simple (the keras.io '
-         '"Simple MNIST convnet", for comparison with model.fit).')
-    integer('batch_size', d.batch_size, 'Global batch size, shared by all replicas.')
-    integer('epochs', d.epochs, 'Passes over the training set (ignored if --train_steps > 0).')
-    integer('train_steps', d.train_steps, 'Total optimizer steps; overrides --epochs if > 0.')
-    real('learning_rate', d.learning_rate, 'Peak learning rate.')
-    enum('optimizer', d.optimizer, OPTIMIZERS, 'Optimizer.')
-    enum('lr_schedule', d.lr_schedule, SCHEDULES,
-         'constant, or cosine decay to 0 after --warmup_steps of linear warm-up.')
-    integer('warmup_steps', d.warmup_steps, 'Linear warm-up steps (cosine schedule).')
-    real('momentum', d.momentum, 'Momentum of the sgd optimizer.')
-    real('weight_decay', d.weight_decay, 'Decoupled weight decay of adamw.')
-    real('l2', d.l2, 'L2 penalty on conv/dense kernels, added to the loss.')
-    flags.DEFINE_bool('augment', d.augment, 'Random affine augmentation (rotate, scale, shift).',
-                      flag_values=fv)
-    real('validation_split', d.validation_split,
-         'Fraction of the training set held out for tuning; 0 evaluates on the test set.')
-    integer('seed', d.seed, 'Seed for weights, data order and augmentation.')
-    string('logdir', d.logdir, 'Root of run directories (tensorboard --logdir).')
-    string('run_name', None, 'Run directory name under --logdir (default: a timestamp).')
-    string('export_dir', None, 'SavedModel output (default: models/<run_name>).')
-    integer('steps_per_loop', d.steps_per_loop, 'Training steps per tf.function call.')
-    integer('log_every_steps', d.log_every_steps, 'Progress line and train summaries interval.')
-    integer('eval_every_steps', d.eval_every_steps, 'Evaluation interval (and at the end).')
-    integer('checkpoint_every_steps', d.checkpoint_every_steps, 'Checkpoint interval (and at the end).')
-    integer('eval_batch_size', d.eval_batch_size, 'Global batch size of evaluation.')
-    enum('strategy', d.strategy, STRATEGIES, 'tf.distribute strategy.')
-    integer('cpu_replicas', d.cpu_replicas, 'Split the host CPU into this many logical devices (0: no).')
-    string('tpu', None, 'With --strategy=tpu: TPU name, grpc://host:port, or local (on a TPU VM).')
-    enum('precision', d.precision, PRECISIONS, 'Compute dtype policy; mixed_float16 adds loss scaling.')
-    flags.DEFINE_bool('deterministic', d.deterministic, 'Bit-for-bit reproducible on the same machine '
-                      '(TensorFlow op determinism; slower). Resuming then ends with the same weights.',
-                      flag_values=fv)
-    flags.DEFINE_bool('jit_compile', d.jit_compile, 'XLA-compile the forward and backward pass (measured '
-                      'slower on CPU: see scripts/benchmark.py; try it on GPU / TPU).', flag_values=fv)
-    real('label_smoothing', d.label_smoothing, 'Train against targets (1 - s) * one_hot + s / 10 (0: off); '
-         'evaluation always uses the plain loss.')
-    real('ema_decay', d.ema_decay, 'Evaluate and export an exponential moving average of the weights with '
-         'this decay per step (e.g. 0.999); 0: off.')
-    integer('profile_steps', d.profile_steps, 'Record a TensorFlow profiler trace of this many steps, '
-            'after the first tf.function call, into <run>/train (TensorBoard\'s Profile tab). 0: off.')
+    """Flags of an entry point that reads a dataset other than by training (evaluate)."""
+    flags.DEFINE_enum('dataset', None, tuple(datasets.DATASETS), 'Dataset to use (default: mnist, or the '
+                      'run\'s).', flag_values=fv)
+    flags.DEFINE_string('data_dir', None, DATA_DIR_HELP, flag_values=fv)
 
 
 def define_eval_flags(fv: flags.FlagValues = flags.FLAGS):
@@ -169,6 +252,47 @@ def define_predict_flags(fv: flags.FlagValues = flags.FLAGS):
                         'this folder (as <name>.png), to see what the model saw.', flag_values=fv)
 
 
+# --------------------------------------------------------------------------------------- configurations
+
+def train_config_from_flags(values: flags.FlagValues, now: datetime.datetime | None = None,
+                            config_class=TrainConfig) -> TrainConfig:
+    """Builds and validates the TrainConfig from parsed flags."""
+    kwargs = {f.name: values[f.name].value for f in dataclasses.fields(config_class)}
+    kwargs['run_name'] = kwargs['run_name'] or (now or datetime.datetime.now()).strftime('%Y%m%d-%H%M%S')
+    kwargs['export_dir'] = kwargs['export_dir'] or os.path.join('models', kwargs['run_name'])
+    config = config_class(**kwargs)
+    validate_train_config(config)
+    return config
+
+
+def validate_train_config(config: TrainConfig):
+    """Raises DigitsError naming the first bad field and its value."""
+    for field in dataclasses.fields(config):
+        value, check, choices = getattr(config, field.name), field.metadata['check'], field.metadata['choices']
+        problem = check(value) if check else None
+        if choices and value not in choices:
+            problem = f'must be one of {", ".join(choices)}'
+        if problem:
+            raise DigitsError(f'--{field.name} ({value}) {problem}')
+    if config.strategy == 'tpu' and not config.tpu:
+        raise DigitsError(TPU_NEEDED)
+
+
+def check_resumable(config: TrainConfig, stored: dict, stored_path: str):
+    """Raises DigitsError naming the first resume_fixed flag whose value differs from the stored run's."""
+    for name in resume_fixed(type(config)):
+        before = stored.get(name, getattr(type(config), name))
+        if before != getattr(config, name):
+            raise DigitsError(f'--{name} ({getattr(config, name)}) differs from the run being resumed '
+                              f'({before}, in {stored_path}); pass --{name}={before} to resume it, or '
+                              f'use a new --run_name')
+
+
+def train_config_from_stored(stored: dict) -> TrainConfig:
+    """The TrainConfig of a run's config.json (fields it lacks, from an older digits, keep their defaults)."""
+    return TrainConfig(**{f.name: stored[f.name] for f in TRAIN_FIELDS if f.name in stored})
+
+
 def predict_config_from_flags(values: flags.FlagValues, files: list[str]) -> PredictConfig:
     """Builds and validates the PredictConfig from parsed flags and the file arguments."""
     if not values['model'].value:
@@ -179,75 +303,12 @@ def predict_config_from_flags(values: flags.FlagValues, files: list[str]) -> Pre
                          values['save_preprocessed'].value)
 
 
-def train_config_from_flags(values: flags.FlagValues, now: datetime.datetime | None = None) -> TrainConfig:
-    """Builds and validates the TrainConfig from parsed flags."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    kwargs = {name: values[name].value for name in fields if name in values}
-    kwargs['dataset'] = kwargs['dataset'] or 'mnist'
-    kwargs['run_name'] = kwargs['run_name'] or (now or datetime.datetime.now()).strftime('%Y%m%d-%H%M%S')
-    kwargs['export_dir'] = kwargs['export_dir'] or os.path.join('models', kwargs['run_name'])
-    config = TrainConfig(**kwargs)
-    validate_train_config(config)
-    return config
-
-
 def eval_config_from_flags(values: flags.FlagValues) -> EvalConfig:
     """Builds and validates the EvalConfig from parsed flags."""
-    fields = {f.name for f in dataclasses.fields(EvalConfig)}
-    config = EvalConfig(**{name: values[name].value for name in fields})
+    config = EvalConfig(**{f.name: values[f.name].value for f in dataclasses.fields(EvalConfig)})
     if (config.model is None) == (config.run_dir is None):
         raise DigitsError('pass exactly one of --model=<export dir> or --run_dir=<logdir>/<run_name>')
-    _check_positive(config, 'batch_size')
+    problem = positive(config.batch_size)
+    if problem:
+        raise DigitsError(f'--batch_size ({config.batch_size}) {problem}')
     return config
-
-
-def validate_train_config(config: TrainConfig):
-    """Raises DigitsError naming the first bad field and its value."""
-    for name in ('batch_size', 'epochs', 'steps_per_loop', 'log_every_steps', 'eval_every_steps',
-                 'checkpoint_every_steps', 'eval_batch_size'):
-        _check_positive(config, name)
-    for name in ('train_steps', 'warmup_steps', 'cpu_replicas', 'weight_decay', 'l2', 'momentum',
-                 'profile_steps'):
-        if getattr(config, name) < 0:
-            raise DigitsError(f'--{name} ({getattr(config, name)}) must not be negative')
-    if not config.learning_rate > 0:
-        raise DigitsError(f'--learning_rate ({config.learning_rate}) must be positive')
-    if not 0 <= config.ema_decay < 1:
-        raise DigitsError(f'--ema_decay ({config.ema_decay}) must be in [0, 1)')
-    if not 0 <= config.label_smoothing < 1:
-        raise DigitsError(f'--label_smoothing ({config.label_smoothing}) must be in [0, 1)')
-    if not 0 <= config.validation_split < 1:
-        raise DigitsError(f'--validation_split ({config.validation_split}) must be in [0, 1)')
-    if not 0 <= config.seed < 2**31:
-        raise DigitsError(f'--seed ({config.seed}) must be in [0, 2**31)')
-    if config.strategy == 'tpu' and not config.tpu:
-        raise DigitsError('--strategy=tpu needs --tpu=<TPU name, grpc://host:port, or local on a TPU VM>')
-    if os.sep in config.run_name or config.run_name in ('.', '..'):
-        raise DigitsError(f'--run_name ({config.run_name}) must be a plain name, not a path')
-    for name, choices in (('dataset', DATASETS), ('model', MODELS), ('optimizer', OPTIMIZERS),
-                          ('lr_schedule', SCHEDULES), ('strategy', STRATEGIES),
-                          ('precision', PRECISIONS)):
-        if getattr(config, name) not in choices:
-            raise DigitsError(f'--{name} ({getattr(config, name)}) must be one of {", ".join(choices)}')
-
-
-# Flags that decide what a checkpoint means or which examples a step sees: a run cannot resume with
-# other values. The rest (intervals, logging, training length, learning rate) may change on resume.
-RESUME_FIXED = ('dataset', 'model', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
-                'validation_split', 'augment', 'ema_decay')
-
-
-def check_resumable(config: TrainConfig, stored: dict, stored_path: str):
-    """Raises DigitsError naming the first flag in RESUME_FIXED whose value differs from the stored run's."""
-    for name in RESUME_FIXED:
-        before = stored.get(name, getattr(_TRAIN_DEFAULTS, name))
-        if before != getattr(config, name):
-            raise DigitsError(f'--{name} ({getattr(config, name)}) differs from the run being resumed '
-                              f'({before}, in {stored_path}); pass --{name}={before} to resume it, or '
-                              f'use a new --run_name')
-
-
-def _check_positive(config, name: str):
-    value = getattr(config, name)
-    if value <= 0:
-        raise DigitsError(f'--{name} ({value}) must be positive')

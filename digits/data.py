@@ -1,6 +1,6 @@
 """Datasets: IDX / npz readers, download with checksum, validation, and tf.data pipelines.
 
-Arrays stay uint8 in memory ([N, 28, 28] images, [N] labels); the pipelines gather batches from them by
+Arrays stay uint8 in memory ([N, 28, 28] images, [N] labels: datasets.DatasetSpec says each dataset's shape); the pipelines gather batches from them by
 index. The training order is a pure function of (seed, step): each epoch is a stateless permutation, so
 the input position never needs checkpointing and every replica layout sees the same global batches.
 """
@@ -12,10 +12,9 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-from digits.errors import DigitsError
+from digits.datasets import DATASETS, DatasetSpec
+from digits.errors import DigitsError, first_line
 
-IMAGE_SIZE = 28
-NUM_CLASSES = 10
 IDX_NAMES = {
     'train_images': 'train-images-idx3-ubyte',
     'train_labels': 'train-labels-idx1-ubyte',
@@ -24,26 +23,11 @@ IDX_NAMES = {
 }
 _UNSIGNED_BYTE = 0x08  # IDX type code of every MNIST file.
 _GZIP_MAGIC = b'\x1f\x8b'
-_KERAS_BASE = 'https://storage.googleapis.com/tensorflow/tf-keras-datasets/'
-# Where each dataset is downloaded from when --data_dir is not given: Keras' own sources and file names,
-# with the published checksums (Keras checks none for Fashion-MNIST; the MD5s are Zalando's).
-SOURCES = {
-    'mnist': {
-        'mnist.npz': '731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1',
-    },
-    'fashion_mnist': {
-        'train-images-idx3-ubyte.gz': '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
-        'train-labels-idx1-ubyte.gz': '25c81989df183df01b3e8a0aad5dffbe',
-        't10k-images-idx3-ubyte.gz': 'bef4ecab320f06d8554ea6380940ec79',
-        't10k-labels-idx1-ubyte.gz': 'bb300cfdad3c16e7a12a480ee83cd310',
-    },
-}
-CACHE_SUBDIRS = {'mnist': 'datasets', 'fashion_mnist': os.path.join('datasets', 'fashion-mnist')}
 
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """One split: uint8 images [N, 28, 28] and uint8 labels [N]."""
+    """One split: uint8 images [N, height, width] and uint8 labels [N]."""
     images: np.ndarray
     labels: np.ndarray
 
@@ -60,22 +44,24 @@ class Arrays:
 
 # ---------------------------------------------------------------------------------------------- reading
 
-def load(dataset: str, data_dir: str | None = None, base_url: str = _KERAS_BASE,
+def load(dataset: str, data_dir: str | None = None, base_url: str | None = None,
          cache_dir: str | None = None) -> Arrays:
-    """Reads `dataset` from `data_dir`, or downloads it (checksum-verified) when `data_dir` is None."""
+    """Reads dataset (a datasets.DATASETS name) from data_dir, or downloads it (checksum-verified) when
+    data_dir is None, from base_url (default: the dataset's own source)."""
+    spec = DATASETS[dataset]
     if data_dir is None:
-        return download(dataset, base_url, cache_dir)
+        return download(spec, base_url or spec.base_url, cache_dir)
     if not os.path.isdir(data_dir):
         raise DigitsError(f'--data_dir ({data_dir}) is not a directory')
     idx_paths = {key: find_idx_file(data_dir, name) for key, name in IDX_NAMES.items()}
     if all(idx_paths.values()):
-        return read_idx_arrays(idx_paths)
-    npz_path = os.path.join(data_dir, f'{dataset}.npz')
+        return read_idx_arrays(idx_paths, spec)
+    npz_path = os.path.join(data_dir, spec.npz_name)
     if os.path.isfile(npz_path):
-        return read_npz(npz_path)
+        return read_npz(npz_path, spec)
     missing = ', '.join(f'{IDX_NAMES[k]}[.gz]' for k, p in idx_paths.items() if not p)
     raise DigitsError(f'--data_dir ({data_dir}) has neither the four IDX files (missing: {missing}) '
-                      f'nor {dataset}.npz')
+                      f'nor {spec.npz_name}')
 
 
 def find_idx_file(data_dir: str, name: str) -> str | None:
@@ -87,14 +73,14 @@ def find_idx_file(data_dir: str, name: str) -> str | None:
     return None
 
 
-def read_idx_arrays(paths: dict) -> Arrays:
-    """Reads and cross-checks the four IDX files named by IDX_NAMES' keys."""
+def read_idx_arrays(paths: dict, spec: DatasetSpec) -> Arrays:
+    """Reads and cross-checks the four IDX files named by IDX_NAMES' keys, as images and labels of spec."""
     arrays = {key: read_idx(path) for key, path in paths.items()}
     splits = {}
     for split in ('train', 'test'):
         images, labels = arrays[f'{split}_images'], arrays[f'{split}_labels']
-        check_images(images, paths[f'{split}_images'])
-        check_labels(labels, paths[f'{split}_labels'])
+        check_images(images, paths[f'{split}_images'], spec)
+        check_labels(labels, paths[f'{split}_labels'], spec)
         check_counts(images, labels, paths[f'{split}_images'], paths[f'{split}_labels'])
         splits[split] = Split(images, labels)
     return Arrays(**splits)
@@ -132,7 +118,7 @@ def read_bytes(path: str) -> bytes:
         raise DigitsError(f'{path}: cannot read: {e}') from None
 
 
-def read_npz(path: str) -> Arrays:
+def read_npz(path: str, spec: DatasetSpec) -> Arrays:
     """Reads a Keras-style npz (x_train, y_train, x_test, y_test) and validates it like IDX data."""
     keys = ('x_train', 'y_train', 'x_test', 'y_test')
     try:
@@ -149,27 +135,27 @@ def read_npz(path: str) -> Arrays:
         name = f'{path}[x_{split}]'
         if images.dtype != np.uint8:
             raise DigitsError(f'{name}: images are {images.dtype}, expected uint8')
-        check_images(images, name)
-        labels = check_labels(labels, f'{path}[y_{split}]')
+        check_images(images, name, spec)
+        labels = check_labels(labels, f'{path}[y_{split}]', spec)
         check_counts(images, labels, name, f'{path}[y_{split}]')
         splits[split] = Split(images, labels)
     return Arrays(**splits)
 
 
-def check_images(images: np.ndarray, name: str):
-    """Raises DigitsError unless images is [N, 28, 28]."""
-    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise DigitsError(f'{name}: images have shape {images.shape}, expected [N, 28, 28]')
+def check_images(images: np.ndarray, name: str, spec: DatasetSpec):
+    """Raises DigitsError unless images is [N, height, width] of spec.image_shape."""
+    if images.ndim != 3 or images.shape[1:] != spec.image_shape:
+        raise DigitsError(f'{name}: images have shape {images.shape}, expected [N, {", ".join(map(str, spec.image_shape))}]')
 
 
-def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    """Raises DigitsError unless labels is a vector of integers 0-9; returns them as uint8."""
+def check_labels(labels: np.ndarray, name: str, spec: DatasetSpec) -> np.ndarray:
+    """Raises DigitsError unless labels is a vector of class indices of spec; returns them as uint8."""
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise DigitsError(f'{name}: labels have shape {labels.shape} and dtype {labels.dtype}, '
                           'expected a vector of integers')
-    bad = np.flatnonzero((labels < 0) | (labels >= NUM_CLASSES))
+    bad = np.flatnonzero((labels < 0) | (labels >= spec.num_classes))
     if bad.size:
-        raise DigitsError(f'{name}: label {labels[bad[0]]} at index {bad[0]} is not a digit 0-9 '
+        raise DigitsError(f'{name}: label {labels[bad[0]]} at index {bad[0]} is not a class 0-{spec.num_classes - 1} '
                           f'({bad.size} bad labels)')
     return labels.astype(np.uint8)
 
@@ -183,24 +169,23 @@ def check_counts(images: np.ndarray, labels: np.ndarray, images_name: str, label
         raise DigitsError(f'{images_name}: no images')
 
 
-def download(dataset: str, base_url: str = _KERAS_BASE, cache_dir: str | None = None) -> Arrays:
-    """Downloads `dataset` into the Keras cache (~/.keras/datasets), verifying each file's checksum."""
+def download(spec: DatasetSpec, base_url: str, cache_dir: str | None = None) -> Arrays:
+    """Downloads spec's files into the Keras cache (~/.keras/<cache_subdir>), verifying each checksum."""
     import keras  # Deferred: only the download path needs Keras' file cache.
     if cache_dir:
         os.makedirs(cache_dir, exist_ok=True)  # Keras falls back to /tmp/.keras if it does not exist.
     paths = {}
-    for fname, file_hash in SOURCES[dataset].items():
+    for fname, file_hash in spec.files:
         origin = base_url + fname
         try:
             paths[fname] = keras.utils.get_file(fname, origin=origin, file_hash=file_hash,
-                                                cache_subdir=CACHE_SUBDIRS[dataset], cache_dir=cache_dir)
+                                                cache_subdir=spec.cache_subdir, cache_dir=cache_dir)
         except Exception as e:  # get_file raises bare Exception for URL, HTTP and checksum errors.
-            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise DigitsError(f'could not download {dataset} from {origin} ({reason}); download the files '
-                              'elsewhere and pass --data_dir=DIR (four IDX files, or mnist.npz)') from None
-    if dataset == 'mnist':
-        return read_npz(paths['mnist.npz'])
-    return read_idx_arrays({key: paths[name + '.gz'] for key, name in IDX_NAMES.items()})
+            raise DigitsError(f'could not download {spec.name} from {origin} ({first_line(e)}); download the '
+                              f'files elsewhere and pass --data_dir=DIR (four IDX files, or {spec.npz_name})') from None
+    if spec.npz_name in paths:
+        return read_npz(paths[spec.npz_name], spec)
+    return read_idx_arrays({key: paths[name + '.gz'] for key, name in IDX_NAMES.items()}, spec)
 
 
 def hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
@@ -224,7 +209,7 @@ def check_batch_fits(split: Split, global_batch: int):
 
 def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, start_step: int = 0,
                   input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-    """Endless (images [b, 28, 28, 1] float32 in [0, 1], labels [b] int32) per-replica batches.
+    """Endless (images [b, h, w, 1] float32 in [0, 1], labels [b] int32) per-replica batches.
 
     Global batch `step` holds examples [step * global_batch, (step + 1) * global_batch) of the
     concatenated per-epoch permutations; each input pipeline / replica takes its own rows of it.
@@ -260,8 +245,7 @@ def eval_dataset(split: Split, global_batch: int,
     """
     n = len(split)
     padded = -(-n // global_batch) * global_batch
-    images = tf.constant(np.concatenate([split.images, np.zeros((padded - n, IMAGE_SIZE, IMAGE_SIZE),
-                                                                np.uint8)]))
+    images = tf.constant(np.concatenate([split.images, np.zeros((padded - n,) + split.images.shape[1:], np.uint8)]))
     labels = tf.constant(np.concatenate([split.labels, np.zeros(padded - n, np.uint8)]))
     indices = tf.data.Dataset.range(padded).batch(global_batch)
     batches = shard_global_batches(indices.enumerate(), global_batch, input_context)
@@ -307,22 +291,24 @@ def epoch_permutation(n: int, seed: int, epoch: tf.Tensor) -> tf.Tensor:
 
 
 def to_float(images: tf.Tensor) -> tf.Tensor:
-    """uint8 [b, 28, 28] -> float32 [b, 28, 28, 1] in [0, 1], the model's input convention."""
+    """uint8 [b, h, w] -> float32 [b, h, w, 1] in [0, 1], the model's input convention."""
     return tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0
 
 
 def random_affine(images: tf.Tensor, params: tf.Tensor, max_degrees: float = 10.0,
                   max_scale: float = 0.1, max_shift: float = 2.0) -> tf.Tensor:
-    """Rotates, scales and shifts each image [b, 28, 28, 1] about its centre; params [b, 4] in [-1, 1]."""
+    """Rotates, scales and shifts each image [b, h, w, 1] about its centre; params [b, 4] in [-1, 1]."""
     angle = params[:, 0] * max_degrees * np.pi / 180.0
     scale = 1.0 + params[:, 1] * max_scale
     shift_x, shift_y = params[:, 2] * max_shift, params[:, 3] * max_shift
     # The transform maps output pixel (x, y) to the input pixel it samples: inverse rotation and scale
     # about the centre c, then the inverse shift.
-    cos, sin, c = tf.cos(angle) / scale, tf.sin(angle) / scale, (IMAGE_SIZE - 1) / 2.0
+    height, width = images.shape[1:3]
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     zeros = tf.zeros_like(cos)
-    transforms = tf.stack([cos, sin, c - cos * c - sin * c - shift_x,
-                           -sin, cos, c + sin * c - cos * c - shift_y, zeros, zeros], axis=1)
+    transforms = tf.stack([cos, sin, cx - cos * cx - sin * cy - shift_x,
+                           -sin, cos, cy + sin * cx - cos * cy - shift_y, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=[IMAGE_SIZE, IMAGE_SIZE],
+        images=images, transforms=transforms, output_shape=[height, width],
         fill_value=0.0, interpolation='BILINEAR', fill_mode='CONSTANT')

@@ -4,25 +4,20 @@ import os
 
 import tensorflow as tf
 
-from digits.errors import DigitsError
+from digits.config import TPU_NEEDED
+from digits.errors import DigitsError, first_line
 
 
 def create_strategy(name: str, cpu_replicas: int = 0, tpu: str | None = None) -> tf.distribute.Strategy:
     """Returns the strategy `name`; call before any other TensorFlow work (logical devices are fixed then)."""
     if cpu_replicas:
         split_cpu(cpu_replicas)
-    if name == 'default':
-        return tf.distribute.get_strategy()
-    if name == 'one_device':
-        device = '/gpu:0' if tf.config.list_logical_devices('GPU') else '/cpu:0'
-        return tf.distribute.OneDeviceStrategy(device)
-    if name == 'mirrored':
-        return create_mirrored_strategy(cpu_replicas)
-    if name == 'multi_worker':
-        return create_multi_worker_strategy()
-    if name == 'tpu':
-        return create_tpu_strategy(tpu)
-    raise DigitsError(f'--strategy ({name}) is not a known strategy')
+    return STRATEGIES[name](cpu_replicas=cpu_replicas, tpu=tpu)
+
+
+def create_one_device_strategy() -> tf.distribute.Strategy:
+    """The first GPU if there is one, else the CPU, named explicitly."""
+    return tf.distribute.OneDeviceStrategy('/gpu:0' if tf.config.list_logical_devices('GPU') else '/cpu:0')
 
 
 def split_cpu(num: int):
@@ -77,15 +72,23 @@ def create_multi_worker_strategy() -> tf.distribute.Strategy:
 def create_tpu_strategy(tpu: str | None) -> tf.distribute.Strategy:
     """TPUStrategy on the TPU named or addressed by `tpu`; a one-line error when none is reachable."""
     if not tpu:  # An empty name makes the resolver query the GCE metadata server: ask instead.
-        raise DigitsError('--strategy=tpu needs --tpu=<TPU name, grpc://host:port, or local on a TPU VM>')
+        raise DigitsError(TPU_NEEDED)
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DigitsError(f'--strategy=tpu: no TPU reachable at --tpu ({tpu}): {reason}') from None
+        raise DigitsError(f'--strategy=tpu: no TPU reachable at --tpu ({tpu}): {first_line(e)}') from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+STRATEGIES = {  # --strategy name -> factory(cpu_replicas=, tpu=)
+    'default': lambda cpu_replicas, tpu: tf.distribute.get_strategy(),
+    'one_device': lambda cpu_replicas, tpu: create_one_device_strategy(),
+    'mirrored': lambda cpu_replicas, tpu: create_mirrored_strategy(cpu_replicas),
+    'multi_worker': lambda cpu_replicas, tpu: create_multi_worker_strategy(),
+    'tpu': lambda cpu_replicas, tpu: create_tpu_strategy(tpu),
+}
 
 
 def task_id(strategy: tf.distribute.Strategy) -> int:

@@ -15,3 +15,9 @@ class Interrupted(DigitsError):
     def __init__(self, signum: int, message: str):
         super().__init__(f'{signal.Signals(signum).name}: {message}')
         self.exit_code = 128 + signum
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (TensorFlow appends op traces), or its type's name."""
+    text = (getattr(error, 'message', None) or getattr(error, 'strerror', None) or str(error)).strip()
+    return text.splitlines()[0] if text else type(error).__name__

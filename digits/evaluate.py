@@ -11,10 +11,15 @@ def main(argv):
         cli.fail('digits.evaluate', f'unexpected arguments: {" ".join(argv[1:])}')
     cfg = config.eval_config_from_flags(FLAGS)
     cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
-    from digits import experiment
-    experiment.evaluate_saved(cfg)
+    from digits import evaluation
+    evaluation.evaluate_saved(cfg)
+
+
+def run():
+    """The digits-evaluate command (and python -m digits.evaluate)."""
+    config.define_eval_flags()
+    cli.run(main, 'digits.evaluate', flags_help=config.module_flags_help)
 
 
 if __name__ == '__main__':
-    config.define_eval_flags()
-    cli.run(main, 'digits.evaluate')
+    run()

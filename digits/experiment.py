@@ -1,6 +1,7 @@
-"""Assembles a training run (strategy, data, model, checkpoint, loop, results, export) and evaluation.
+"""Assembles a training run: strategy, data, model, checkpoint, the loop and its actions, results, export.
 
-The entry points call `train_and_evaluate` and `evaluate_saved`; both take a config, never flags.
+The entry point calls `train_and_evaluate` with a config, never flags. Evaluating an export or a
+checkpoint afterwards is digits.evaluation's job.
 """
 import dataclasses
 import hashlib
@@ -16,8 +17,8 @@ import tensorflow as tf
 
 import digits
 from digits import config as config_lib
-from digits import (analysis, data, distribute, export, loop, model as model_lib, preemption, reporting, run_dir,
-                    summaries)
+from digits import (data, datasets, distribute, export, loop, model as model_lib, optimizer as optimizer_lib,
+                    preemption, reporting, run_dir, summaries)
 from digits.errors import DigitsError
 
 
@@ -35,7 +36,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     run = prepare_run_dir(config, chief)
     keras.utils.set_random_seed(config.seed)
 
-    arrays = data.load(config.dataset, config.data_dir)
+    spec, arrays = datasets.DATASETS[config.dataset], data.load(config.dataset, config.data_dir)
     train_split, eval_split, eval_name = split_for_training(arrays, config)
     steps_per_epoch = len(train_split) // config.batch_size
     total_steps = config.train_steps or config.epochs * steps_per_epoch
@@ -56,24 +57,23 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     train_ds = strategy.distribute_datasets_from_function(
         lambda ctx: data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
                                        start_step=int(state.step.numpy()), input_context=ctx))
-    # Evaluation sees the weights' moving average when --ema_decay is set (averaged_weights).
-    run_eval = loop.averaging(state, make_evaluator(
+    # Evaluation sees the weights' moving average when --ema_decay is set (optimizer.averaged_weights).
+    run_eval = optimizer_lib.averaging(state.model, state.optimizer, loop.make_evaluator(
         strategy, lambda images: state.model(images, training=False), eval_split, config.eval_batch_size))
-    intervals = loop.Intervals(total_steps, config.steps_per_loop, config.log_every_steps,
-                               config.eval_every_steps, config.checkpoint_every_steps)
     train_fn = loop.make_train_fn(strategy, state, config.batch_size, config.jit_compile, config.label_smoothing)
-    profiler = summaries.Profiler(run.summary_dir('train'), config.profile_steps if chief else 0,
-                                  skip_until=int(state.step.numpy()) + 1)
     writers = summaries.Writers(run.root if chief else None)
     reporting.write_run_summaries(writers, config, train_split, int(state.step.numpy()))
-    on_eval = reporting.make_eval_report(writers, config, state.model, eval_split)
     with create_stop(strategy, config, saver) as stop:
-        hooks = loop.Hooks(run_eval, saver.save, writers, log, stop, profiler,
-                           on_eval and loop.averaging(state, on_eval))
-        outcome = loop.train(state, train_fn, iter(train_ds), intervals, steps_per_epoch, config.batch_size, hooks,
-                             max_loss=loop.divergence_limit(data.NUM_CLASSES))
-    with loop.averaged_weights(state):
-        results = finish_run(config, strategy, state, outcome, run_eval, arrays.test, eval_name, log)
+        actions = create_actions(config, state, run_eval=run_eval, eval_split=eval_split, saver=saver, stop=stop,
+                                 writers=writers, profile_dir=run.summary_dir('train') if chief else None,
+                                 steps_per_epoch=steps_per_epoch, log=log)
+        outcome = loop.train(state, train_fn, iter(train_ds), total_steps=total_steps,
+                             steps_per_loop=config.steps_per_loop, global_batch=config.batch_size, actions=actions,
+                             max_loss=loop.divergence_limit(spec.num_classes))
+    last_eval = next(action.last for action in actions if isinstance(action, loop.Evaluate))
+    with optimizer_lib.averaged_weights(state.model, state.optimizer):
+        results = finish_run(config, strategy, state, outcome=outcome, last_eval=last_eval or run_eval(),
+                             test_split=arrays.test, eval_name=eval_name, log=log)
     results['wall_seconds'] = time.time() - wall_start
     if chief:
         run_dir.write_json(run.results_path, results)
@@ -84,11 +84,28 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     return results
 
 
-def finish_run(config: config_lib.TrainConfig, strategy, state: loop.TrainState, outcome: dict, run_eval,
-               test_split: data.Split, eval_name: str, log) -> dict:
-    """Final evaluation (and the test set, if training evaluated on validation), checks, export."""
+def create_actions(config: config_lib.TrainConfig, state: loop.TrainState, *, run_eval, eval_split: data.Split,
+                   saver, stop, writers: summaries.Writers, profile_dir: str | None, steps_per_epoch: int,
+                   log) -> list[loop.PeriodicAction]:
+    """The outer loop's chores, in the order they run after a call: profile, log, evaluate, checkpoint, stop."""
+    on_eval = reporting.make_eval_report(writers, config, state.model, eval_split)
+    profiler = summaries.Profiler(profile_dir, config.profile_steps if profile_dir else 0,
+                                  skip_until=int(state.step.numpy()) + 1)
+    return [loop.Profile(profiler),
+            loop.LogProgress(config.log_every_steps, optimizer=state.optimizer, steps_per_epoch=steps_per_epoch,
+                             writers=writers, log=log),
+            loop.Evaluate(config.eval_every_steps, run_eval=run_eval, writers=writers, log=log,
+                          on_eval=on_eval and optimizer_lib.averaging(state.model, state.optimizer, on_eval)),
+            loop.SaveCheckpoint(config.checkpoint_every_steps, save=saver.save),
+            loop.StopOnSignal(stop, save=saver.save, writers=writers)]
+
+
+def finish_run(config: config_lib.TrainConfig, strategy, state: loop.TrainState, *, outcome: dict,
+               last_eval: dict, test_split: data.Split, eval_name: str, log) -> dict:
+    """Results from the last evaluation (and the test set, if training evaluated on validation), checks,
+    export."""
     chief, task = distribute.is_chief(strategy), distribute.task_id(strategy)
-    final = outcome['eval'] or run_eval()
+    final = last_eval
     results = {f'{eval_name}_accuracy': final['accuracy'], f'{eval_name}_loss': final['loss'],
                f'{eval_name}_examples': final['num_examples'], 'global_step': int(state.step.numpy()),
                'train_examples_per_sec': outcome['train_examples_per_sec'],
@@ -101,7 +118,8 @@ def finish_run(config: config_lib.TrainConfig, strategy, state: loop.TrainState,
                        test_examples=test['num_examples'])
     check_finite_results(results)
     log(f'weights sha256 {results["weights_sha256"]} (worker {task})')
-    export_model(state.model, config.export_dir, chief, task)
+    export_model(state.model, config.export_dir, datasets.DATASETS[config.dataset].image_shape, chief=chief,
+                 task=task)
     return results
 
 
@@ -162,13 +180,9 @@ def check_batch_size(batch_size: int, num_replicas: int):
 
 def create_train_state(config: config_lib.TrainConfig, total_steps: int) -> loop.TrainState:
     """Model, optimizer (loss-scaled for float16) and step; call inside strategy.scope()."""
-    model = model_lib.create(config.model, config.l2, config.precision)
-    optimizer = loop.create_optimizer(config.optimizer, config.learning_rate, config.lr_schedule,
-                                      total_steps, config.warmup_steps, config.momentum, config.weight_decay,
-                                      config.ema_decay)
-    if config.precision == 'mixed_float16':
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return loop.create_state(model, optimizer)
+    model = model_lib.create(config.model, dataset=datasets.DATASETS[config.dataset], l2=config.l2,
+                             precision=config.precision)
+    return loop.create_state(model, optimizer_lib.create_for(config, total_steps))
 
 
 def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, log) -> int | None:
@@ -176,31 +190,20 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, log) -> int 
     latest = tf.train.latest_checkpoint(directory)
     if not latest:
         return None
-    read_checkpoint(checkpoint, latest, '; it was left as it is: delete it to resume from an earlier one, '
-                                        'or use a new --run_name')
+    run_dir.read_checkpoint(checkpoint, latest, '; it was left as it is: delete it to resume from an earlier '
+                                                'one, or use a new --run_name')
     step = int(checkpoint.step.numpy())
     log(f'resumed from step {step} ({latest})')
     return step
 
 
-def read_checkpoint(checkpoint: tf.train.Checkpoint, path: str, advice: str = ''):
-    """checkpoint.restore(path), with an unreadable or mismatched file as a one-line DigitsError."""
-    try:
-        status = checkpoint.restore(path)
-        status.assert_existing_objects_matched()
-        return status
-    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:  # IndexError: truncated file
-        reason = (getattr(e, 'message', None) or str(e)).strip().splitlines()[0]
-        raise DigitsError(f'cannot restore the latest checkpoint {path} ({reason}){advice}') from None
-
-
-def export_model(model, export_dir: str, chief: bool, task: int):
+def export_model(model, export_dir: str, image_shape: tuple[int, int], *, chief: bool, task: int):
     """The chief exports; the other workers must take part in saving too, so they write a copy and delete it."""
     if chief:
-        export.save(model, export_dir)
+        export.save(model, export_dir, image_shape)
         return
     scratch = os.path.join(os.path.dirname(os.path.abspath(export_dir)), f'.worker-{task}-export')
-    export.save(model, scratch)
+    export.save(model, scratch, image_shape)
     shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -222,66 +225,6 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def make_evaluator(strategy, logits_fn, split: data.Split, batch_size: int):
-    """Returns a no-argument function that evaluates logits_fn on every example of split."""
-    global_batch = eval_global_batch(batch_size, strategy.num_replicas_in_sync)
-    dataset = strategy.distribute_datasets_from_function(
-        lambda ctx: data.eval_dataset(split, global_batch, input_context=ctx))
-    eval_fn = loop.make_eval_fn(strategy, logits_fn)
-    return lambda: loop.evaluate(eval_fn, dataset)
-
-
 def run_eval_on(strategy, model, split: data.Split, batch_size: int) -> dict:
     """Evaluates a Keras model on split once."""
-    return make_evaluator(strategy, lambda images: model(images, training=False), split, batch_size)()
-
-
-def eval_global_batch(batch_size: int, num_replicas: int) -> int:
-    """The evaluation batch rounded up so every replica gets the same share (padding is masked)."""
-    return math.ceil(batch_size / num_replicas) * num_replicas
-
-
-def evaluate_saved(config: config_lib.EvalConfig, log=print) -> dict:
-    """Evaluates an export or a run's latest checkpoint on a test set; returns accuracy, loss, num_examples."""
-    strategy = tf.distribute.get_strategy()
-    if config.model:
-        module = export.load(config.model)
-        logits_fn = lambda images: module.serve(images)['logits']
-        dataset = config.dataset or 'mnist'
-    else:
-        model, dataset = restore_model(config.run_dir)
-        dataset = config.dataset or dataset
-        logits_fn = lambda images: model(images, training=False)
-    test = data.load(dataset, config.data_dir).test
-    metrics = make_evaluator(strategy, logits_fn, test, config.batch_size)()
-    log(f'{config.model or config.run_dir}: {dataset} test accuracy {100 * metrics["accuracy"]:.2f}%  '
-        f'loss {metrics["loss"]:.4f}  ({metrics["num_examples"]} examples)')
-    if config.output_json:
-        run_dir.write_json(config.output_json, metrics)
-    if config.report_dir:
-        path = reporting.write_report(config.report_dir, analysis.analyze(logits_fn, test, config.batch_size), test,
-                            dataset, config.model or config.run_dir)
-        log(f'report: {path}')
-    return metrics
-
-
-def restore_model(root: str):
-    """Rebuilds a run's model from its config.json and restores the latest checkpoint's weights."""
-    run = run_dir.RunDir(root)
-    stored = run_dir.read_json(run.config_path)
-    latest = tf.train.latest_checkpoint(run.checkpoint_dir)
-    if latest is None:
-        raise DigitsError(f'--run_dir ({root}) has no checkpoint in {run.checkpoint_dir}')
-    model = model_lib.create(stored['model'], stored.get('l2', 0.0))
-    if not stored.get('ema_decay'):
-        read_checkpoint(tf.train.Checkpoint(model=model), latest).expect_partial()
-        return model, stored['dataset']
-    # The weights' moving average lives in the optimizer: rebuild it as trained, restore, swap it in.
-    config = config_lib.TrainConfig(**{k: v for k, v in stored.items() if k in TRAIN_FIELDS})
-    state = create_train_state(config, total_steps=max(config.train_steps, config.warmup_steps + 2))
-    read_checkpoint(state.checkpoint(), latest).expect_partial()
-    loop.base_optimizer(state.optimizer).finalize_variable_values(state.model.trainable_variables)
-    return state.model, stored['dataset']
-
-
-TRAIN_FIELDS = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
+    return loop.make_evaluator(strategy, lambda images: model(images, training=False), split, batch_size)()

@@ -1,9 +1,9 @@
 """The exported SavedModel: images in, softmax probabilities out.
 
 A SavedModel signature has one input dtype, so the export carries two:
-  serving_default  images float32 in [0, 1]   shape [N, 28, 28] or [N, 28, 28, 1]
+  serving_default  images float32 in [0, 1]   shape [N, h, w] or [N, h, w, 1] (28x28 for MNIST)
   serving_uint8    images uint8 in [0, 255]   same shapes
-Both return {'probabilities': [N, 10], 'logits': [N, 10]}. From Python, `tf.saved_model.load(dir).serve`
+Both return {'probabilities': [N, classes], 'logits': [N, classes]}. From Python, `tf.saved_model.load(dir).serve`
 accepts either dtype (it is one tf.function traced for both).
 """
 import os
@@ -19,23 +19,24 @@ from digits.errors import DigitsError
 class Classifier(tf.Module):
     """Wraps a logits model with the input conventions of the export."""
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, image_shape: tuple[int, int]):
         super().__init__()
-        self.model = model
+        self.model, self.image_shape = model, tuple(image_shape)
 
     @tf.function
     def serve(self, images):
-        """images: [N, 28, 28] or [N, 28, 28, 1], uint8 0-255 or float 0-1."""
+        """images: [N, h, w] or [N, h, w, 1], uint8 0-255 or float 0-1."""
         x = tf.cast(images, tf.float32)
         if images.dtype == tf.uint8:
             x = x / 255.0
-        logits = tf.cast(self.model(tf.reshape(x, [-1, 28, 28, 1]), training=False), tf.float32)
+        logits = tf.cast(self.model(tf.reshape(x, [-1, *self.image_shape, 1]), training=False), tf.float32)
         return {'probabilities': tf.nn.softmax(logits), 'logits': logits}
 
 
-def save(model: keras.Model, export_dir: str):
-    """Exports `model` to export_dir, replacing what is there only once the new export is complete."""
-    classifier = Classifier(model)
+def save(model: keras.Model, export_dir: str, image_shape: tuple[int, int]):
+    """Exports `model` (taking images of image_shape) to export_dir, replacing what is there only once
+    the new export is complete."""
+    classifier = Classifier(model, image_shape)
     signatures = {
         'serving_default': classifier.serve.get_concrete_function(tf.TensorSpec(None, tf.float32, 'images')),
         'serving_uint8': classifier.serve.get_concrete_function(tf.TensorSpec(None, tf.uint8, 'images')),

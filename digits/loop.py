@@ -1,19 +1,18 @@
 """The training loop: a multi-step tf.function around GradientTape, evaluation, and the outer loop.
 
-The step function only updates the model and returns tensors; the outer Python loop decides when to
-log, evaluate and checkpoint (`is_time`), and is the only place that converts tensors to numbers.
+The step function only updates the model and returns a dict of named tensors; the outer Python loop
+checks them, then runs its periodic actions (log, evaluate, checkpoint, stop: PeriodicAction), each when
+its interval says so and always at the last step. It is the only place that converts tensors to numbers.
 """
-import contextlib
 import dataclasses
 import math
 import time
 from typing import Callable
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from digits import summaries
+from digits import data, summaries
 from digits.errors import DigitsError
 
 SUM = tf.distribute.ReduceOp.SUM
@@ -22,6 +21,7 @@ SUM = tf.distribute.ReduceOp.SUM
 # lowers it, so 23 is far above any sound run (measured: README, Fault tolerance) and far below an
 # exploding one, whose loss grows by orders of magnitude while it may stay finite.
 DIVERGENCE_FACTOR = 10
+CHECKS = ('nonfinite_gradients', 'nonfinite_weights')  # train_fn outputs that are checked, not logged
 
 
 @dataclasses.dataclass
@@ -38,75 +38,10 @@ class TrainState:
         return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step, rng=rng)
 
 
-@dataclasses.dataclass(frozen=True)
-class Intervals:
-    """When the outer loop does each of its chores, in steps."""
-    total_steps: int
-    steps_per_loop: int
-    log_every: int
-    eval_every: int
-    checkpoint_every: int
-
-
-def create_optimizer(name: str, learning_rate: float, schedule: str, total_steps: int, warmup_steps: int,
-                     momentum: float = 0.9, weight_decay: float = 0.0,
-                     ema_decay: float = 0.0) -> keras.optimizers.Optimizer:
-    """The optimizer with its learning-rate schedule (create inside strategy.scope()).
-
-    ema_decay > 0: the optimizer also keeps an exponential moving average of the weights (Keras'
-    use_ema), which evaluation and the export use (see averaged_weights).
-    """
-    lr = learning_rate
-    if schedule == 'cosine':
-        warmup = min(warmup_steps, total_steps - 1)
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup else learning_rate, decay_steps=total_steps - warmup,
-            warmup_target=learning_rate if warmup else None, warmup_steps=warmup)
-    ema = dict(use_ema=True, ema_momentum=ema_decay) if ema_decay else {}
-    if name == 'sgd':
-        return keras.optimizers.SGD(lr, momentum=momentum, **ema)
-    if name == 'adam':
-        return keras.optimizers.Adam(lr, **ema)
-    return keras.optimizers.AdamW(lr, weight_decay=weight_decay, **ema)
-
-
-@contextlib.contextmanager
-def averaged_weights(state: TrainState):
-    """Inside: the model holds the optimizer's moving averages of its weights (if it keeps them);
-    on exit the trained weights are back. Evaluation and export run inside, training outside."""
-    optimizer = base_optimizer(state.optimizer)
-    if not optimizer.use_ema:
-        yield
-        return
-    variables = state.model.trainable_variables
-    trained = [tf.identity(v) for v in variables]  # copies, not references to the variables
-    optimizer.finalize_variable_values(variables)  # assigns the averages to the variables
-    try:
-        yield
-    finally:
-        for variable, value in zip(variables, trained):
-            variable.assign(value)
-
-
 def create_state(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> TrainState:
     """Builds the optimizer's slots and the step (inside strategy.scope(), before any tf.function trace)."""
     optimizer.build(model.trainable_variables)
     return TrainState(model, optimizer, tf.Variable(0, dtype=tf.int64, trainable=False, name='step'))
-
-
-def base_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
-    """The optimizer itself, or the one a LossScaleOptimizer wraps (which holds the weight averages)."""
-    return getattr(optimizer, 'inner_optimizer', optimizer)
-
-
-def averaging(state: TrainState, fn: Callable) -> Callable:
-    """fn, called inside averaged_weights(state)."""
-
-    def averaged(*args, **kwargs):
-        with averaged_weights(state):
-            return fn(*args, **kwargs)
-
-    return averaged
 
 
 def example_losses(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
@@ -154,19 +89,21 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled_loss = optimizer.scale_loss(loss)  # Loss scaling for float16; identity otherwise.
         grads = tape.gradient(scaled_loss, model.trainable_variables)
-        return grads, tf.stack([tf.reduce_sum(losses), tf.reduce_sum(count_correct(logits, labels))])
+        return grads, {'loss': tf.reduce_sum(losses), 'accuracy': tf.reduce_sum(count_correct(logits, labels))}
 
     if jit_compile:
         check_jit_compilable(model, strategy.num_replicas_in_sync)
         compute_gradients = tf.function(compute_gradients, jit_compile=True)
 
     def replica_step(images, labels):
+        """This replica's sums for one step: {'loss', 'accuracy' (correct), 'grad_norm', 'nonfinite_gradients'}."""
         grads, sums = compute_gradients(images, labels)
         norm = gradient_norm(grads)  # Before the update, which may change the loss scale.
         # A LossScaleOptimizer unscales these, and skips the update if any is not finite.
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        bad_grads = 0.0 if loss_scaled else 1.0 - tf.cast(tf.math.is_finite(norm), tf.float32)
-        return tf.concat([sums, [bad_grads, tf.where(tf.math.is_finite(norm), norm, 0.0)]], axis=0)
+        finite = tf.math.is_finite(norm)
+        return {**sums, 'grad_norm': tf.where(finite, norm, 0.0),
+                'nonfinite_gradients': tf.constant(0.0) if loss_scaled else 1.0 - tf.cast(finite, tf.float32)}
 
     def gradient_norm(grads):
         """The global norm of the whole batch's gradient (the replicas' gradients summed), unscaled."""
@@ -177,18 +114,34 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
 
     @tf.function
     def train_fn(iterator, num_steps):
-        # [sum of example losses, number correct, bad-gradient steps, sum of gradient norms], all replicas.
-        totals = tf.zeros([4])
+        totals = {name: tf.constant(0.0) for name in ('loss', 'accuracy', 'grad_norm', 'nonfinite_gradients')}
         for _ in tf.range(num_steps):
-            per_replica = strategy.run(replica_step, args=next(iterator))
-            totals += strategy.reduce(SUM, per_replica, axis=None)
+            sums = sum_over_replicas(strategy, replica_step, next(iterator))
+            totals = {name: total + sums[name] for name, total in totals.items()}
         examples = tf.cast(num_steps * global_batch, tf.float32)
         steps = tf.cast(num_steps * strategy.num_replicas_in_sync, tf.float32)  # each replica adds the norm
-        return {'loss': totals[0] / examples, 'accuracy': totals[1] / examples,
-                'grad_norm': totals[3] / steps, 'weight_norm': tf.linalg.global_norm(model.trainable_variables),
-                'nonfinite_gradients': totals[2], 'nonfinite_weights': count_nonfinite(model.weights)}
+        return {'loss': totals['loss'] / examples, 'accuracy': totals['accuracy'] / examples,
+                'grad_norm': totals['grad_norm'] / steps,
+                'weight_norm': tf.linalg.global_norm(model.trainable_variables),
+                'nonfinite_gradients': totals['nonfinite_gradients'],
+                'nonfinite_weights': count_nonfinite(model.weights)}
 
     return train_fn
+
+
+def sum_over_replicas(strategy: tf.distribute.Strategy, fn: Callable, args) -> dict:
+    """fn(*args) runs on each replica and returns {name: float32 scalar}; returns their sums over all
+    replicas, reduced as one stacked vector (one all-reduce; MultiWorkerMirroredStrategy cannot reduce
+    a dict)."""
+    names = []
+
+    def stacked(*replica_args):
+        sums = fn(*replica_args)
+        names[:] = sorted(sums)  # known once fn is traced
+        return tf.stack([sums[name] for name in names])
+
+    total = strategy.reduce(SUM, strategy.run(stacked, args=args), axis=None)
+    return {name: total[i] for i, name in enumerate(names)}
 
 
 def check_jit_compilable(model: keras.Model, num_replicas: int):
@@ -206,28 +159,43 @@ def count_nonfinite(variables) -> tf.Tensor:
 
 
 def make_eval_fn(strategy: tf.distribute.Strategy, logits_fn: Callable) -> Callable:
-    """Returns eval_fn(batch) -> [loss sum, correct, examples], weighted so padding counts for nothing."""
+    """Returns eval_fn(batch) -> {'loss', 'correct', 'count'} sums, weighted so padding counts for nothing."""
 
     def replica_step(images, labels, weights):
         logits = logits_fn(images)
-        return tf.stack([tf.reduce_sum(example_losses(logits, labels) * weights),
-                         tf.reduce_sum(count_correct(logits, labels) * weights), tf.reduce_sum(weights)])
+        return {'loss': tf.reduce_sum(example_losses(logits, labels) * weights),
+                'correct': tf.reduce_sum(count_correct(logits, labels) * weights), 'count': tf.reduce_sum(weights)}
 
     @tf.function
     def eval_fn(batch):
-        return strategy.reduce(SUM, strategy.run(replica_step, args=batch), axis=None)
+        return sum_over_replicas(strategy, replica_step, batch)
 
     return eval_fn
 
 
 def evaluate(eval_fn: Callable, dataset) -> dict:
     """Runs eval_fn over a finite distributed dataset: {'loss', 'accuracy', 'num_examples'} as numbers."""
-    totals = np.zeros(3, np.float64)
+    totals = {}
     for batch in dataset:
-        totals += eval_fn(batch).numpy()
-    loss_sum, correct, count = totals
-    return {'loss': float(loss_sum / count), 'accuracy': float(correct / count),
-            'num_examples': int(round(count))}
+        for name, value in eval_fn(batch).items():
+            totals[name] = totals.get(name, 0.0) + float(value)  # summed in float64
+    return {'loss': totals['loss'] / totals['count'], 'accuracy': totals['correct'] / totals['count'],
+            'num_examples': int(round(totals['count']))}
+
+
+def make_evaluator(strategy: tf.distribute.Strategy, logits_fn: Callable, split: data.Split,
+                   batch_size: int) -> Callable[[], dict]:
+    """A no-argument function that evaluates logits_fn on every example of split (see evaluate)."""
+    global_batch = eval_global_batch(batch_size, strategy.num_replicas_in_sync)
+    dataset = strategy.distribute_datasets_from_function(
+        lambda ctx: data.eval_dataset(split, global_batch, input_context=ctx))
+    eval_fn = make_eval_fn(strategy, logits_fn)
+    return lambda: evaluate(eval_fn, dataset)
+
+
+def eval_global_batch(batch_size: int, num_replicas: int) -> int:
+    """The evaluation batch rounded up so every replica gets the same share (padding is masked)."""
+    return math.ceil(batch_size / num_replicas) * num_replicas
 
 
 def is_time(step: int, previous_step: int, every: int, last_step: int) -> bool:
@@ -236,32 +204,43 @@ def is_time(step: int, previous_step: int, every: int, last_step: int) -> bool:
 
 
 @dataclasses.dataclass
-class Hooks:
-    """What the outer loop calls between tf.function calls."""
-    run_eval: Callable[[], dict]  # -> {'loss', 'accuracy', 'num_examples'}
-    save_checkpoint: Callable[[int], str]  # step -> checkpoint path
-    writers: summaries.Writers
-    log: Callable[[str], None] = print
-    stop: object | None = None  # digits.preemption: .check(step, save_checkpoint) may raise Interrupted
-    profiler: summaries.Profiler | None = None
-    on_eval: Callable[[int], None] | None = None  # after each evaluation: the chief's images, histograms
+class Progress:
+    """Where the outer loop is after a tf.function call, as a periodic action sees it."""
+    step: int
+    previous: int  # the step before the call
+    last: int  # the run's last step
+    window: summaries.Window  # training metrics since the last log line
 
 
-def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals, steps_per_epoch: int,
-          global_batch: int, hooks: Hooks, *, max_loss: float) -> dict:
-    """The outer loop, from state.step to intervals.total_steps; returns the last train and eval metrics.
+class PeriodicAction:
+    """A chore of the outer loop (Orbit's train_actions, CLU's PeriodicAction): `run` is called when a
+    multiple of `every` lies in (previous, step], and always at the last step."""
+    every = 1
+
+    def before_call(self, step: int):
+        """Called before each tf.function call."""
+
+    def run(self, progress: Progress):
+        raise NotImplementedError
+
+    def finish(self):
+        """Called once when training ends."""
+
+
+def train(state: TrainState, train_fn: Callable, iterator, *, total_steps: int, steps_per_loop: int,
+          global_batch: int, actions: list[PeriodicAction], max_loss: float) -> dict:
+    """The outer loop, from state.step to total_steps; returns train_examples_per_sec and first_call_done
+    (the Unix time the first call returned).
 
     After each tf.function call it checks the numbers (before anything can be saved: check_training, with
-    max_loss from divergence_limit), then does the chores that are due. Also returns `first_call_done`: the Unix time the first call returned.
+    max_loss from divergence_limit), then runs the actions that are due, in order.
     """
-    step, last = int(state.step.numpy()), intervals.total_steps
-    window = summaries.Window()
-    train_seconds, trained_examples, eval_metrics, first_call_done = 0.0, 0, {}, None
-    lowest_loss = None
-    while step < last:
-        num_steps = min(intervals.steps_per_loop, last - step)
-        if hooks.profiler:
-            hooks.profiler.before_call(step)
+    step, window = int(state.step.numpy()), summaries.Window()
+    train_seconds, trained_examples, first_call_done, lowest_loss = 0.0, 0, None, None
+    while step < total_steps:
+        num_steps = min(steps_per_loop, total_steps - step)
+        for action in actions:
+            action.before_call(step)
         start = time.perf_counter()
         metrics = {k: float(v) for k, v in train_fn(iterator, tf.constant(num_steps)).items()}
         seconds = time.perf_counter() - start  # float() above waited for the device: this is real time.
@@ -270,41 +249,88 @@ def train(state: TrainState, train_fn: Callable, iterator, intervals: Intervals,
         check_training(metrics, previous, step, lowest_loss=lowest_loss, max_loss=max_loss)
         lowest_loss = metrics['loss'] if lowest_loss is None else min(lowest_loss, metrics['loss'])
         state.step.assign(step)
-        window.add({k: metrics[k] for k in ('loss', 'accuracy', 'grad_norm', 'weight_norm')}, num_steps,
-                   num_steps * global_batch, seconds)
+        window.add({k: v for k, v in metrics.items() if k not in CHECKS}, num_steps, num_steps * global_batch,
+                   seconds)
         train_seconds, trained_examples = train_seconds + seconds, trained_examples + num_steps * global_batch
-        eval_metrics = do_chores(state, hooks, intervals, window, previous, step, steps_per_epoch) or eval_metrics
-    hooks.writers.flush()
-    if hooks.profiler:
-        hooks.profiler.close()
-    return {'eval': eval_metrics, 'train_examples_per_sec': trained_examples / max(train_seconds, 1e-9),
+        progress = Progress(step, previous, total_steps, window)
+        for action in actions:
+            if is_time(step, previous, action.every, total_steps):
+                action.run(progress)
+    for action in actions:
+        action.finish()
+    return {'train_examples_per_sec': trained_examples / max(train_seconds, 1e-9),
             'first_call_done': first_call_done}
 
 
-def do_chores(state: TrainState, hooks: Hooks, intervals: Intervals, window: summaries.Window, previous: int,
-              step: int, steps_per_epoch: int) -> dict | None:
-    """Logs, evaluates, checkpoints when is_time says so, then lets hooks.stop act; returns eval metrics."""
-    if hooks.profiler:
-        hooks.profiler.after_call(step)
-    last, eval_metrics = intervals.total_steps, None
-    if is_time(step, previous, intervals.log_every, last):
+class LogProgress(PeriodicAction):
+    """The progress line and the train/ scalars of the window since the last one."""
+
+    def __init__(self, every: int, *, optimizer, steps_per_epoch: int, writers: summaries.Writers, log):
+        self.every, self._optimizer, self._steps_per_epoch = every, optimizer, steps_per_epoch
+        self._writers, self._log = writers, log
+
+    def run(self, progress: Progress):
         # convert_to_tensor: a constant rate is a MirroredVariable under mirrored, which float() refuses.
-        scalars = window.flush(learning_rate=float(tf.convert_to_tensor(state.optimizer.learning_rate)))
-        hooks.log(progress_line(step, last, steps_per_epoch, scalars))
-        hooks.writers.write('train', step, scalars)
-    if is_time(step, previous, intervals.eval_every, last):
-        eval_metrics = hooks.run_eval()
-        hooks.log(f'eval   step {step:>6}  loss {eval_metrics["loss"]:.4f}  accuracy '
-                  f'{100 * eval_metrics["accuracy"]:.2f}%  ({eval_metrics["num_examples"]} examples)')
-        hooks.writers.write('eval', step, {k: eval_metrics[k] for k in ('loss', 'accuracy')})
-        if hooks.on_eval:
-            hooks.on_eval(step)
-    if is_time(step, previous, intervals.checkpoint_every, last):
-        hooks.save_checkpoint(step)
-    if hooks.stop is not None:
-        hooks.writers.flush()  # Cheap, and nothing is lost if stop.check ends the run.
-        hooks.stop.check(step, hooks.save_checkpoint)
-    return eval_metrics
+        scalars = progress.window.flush(learning_rate=float(tf.convert_to_tensor(self._optimizer.learning_rate)))
+        self._log(progress_line(progress.step, progress.last, self._steps_per_epoch, scalars))
+        self._writers.write('train', progress.step, scalars)
+
+    def finish(self):
+        self._writers.flush()
+
+
+class Evaluate(PeriodicAction):
+    """Evaluates, prints the eval line, writes eval/ scalars, then on_eval(step); keeps the last result."""
+
+    def __init__(self, every: int, *, run_eval: Callable[[], dict], writers: summaries.Writers, log,
+                 on_eval: Callable[[int], None] | None = None):
+        self.every, self._run_eval, self._writers, self._log, self._on_eval = every, run_eval, writers, log, on_eval
+        self.last: dict | None = None  # {'loss', 'accuracy', 'num_examples'} of the latest evaluation
+
+    def run(self, progress: Progress):
+        self.last = metrics = self._run_eval()
+        self._log(f'eval   step {progress.step:>6}  loss {metrics["loss"]:.4f}  accuracy '
+                  f'{100 * metrics["accuracy"]:.2f}%  ({metrics["num_examples"]} examples)')
+        self._writers.write('eval', progress.step, {k: metrics[k] for k in ('loss', 'accuracy')})
+        if self._on_eval:
+            self._on_eval(progress.step)
+
+
+class SaveCheckpoint(PeriodicAction):
+    """Saves a checkpoint numbered by the step."""
+
+    def __init__(self, every: int, *, save: Callable[[int], str]):
+        self.every, self._save = every, save
+
+    def run(self, progress: Progress):
+        self._save(progress.step)
+
+
+class StopOnSignal(PeriodicAction):
+    """After every call: lets digits.preemption's stop save a checkpoint and raise Interrupted."""
+
+    def __init__(self, stop, *, save: Callable[[int], str], writers: summaries.Writers):
+        self._stop, self._save, self._writers = stop, save, writers
+
+    def run(self, progress: Progress):
+        self._writers.flush()  # Cheap, and nothing is lost if check ends the run.
+        self._stop.check(progress.step, self._save)
+
+
+class Profile(PeriodicAction):
+    """summaries.Profiler around the tf.function calls it should trace."""
+
+    def __init__(self, profiler: summaries.Profiler):
+        self._profiler = profiler
+
+    def before_call(self, step: int):
+        self._profiler.before_call(step)
+
+    def run(self, progress: Progress):
+        self._profiler.after_call(progress.step)
+
+    def finish(self):
+        self._profiler.close()
 
 
 def divergence_limit(num_classes: int) -> float:
@@ -317,7 +343,7 @@ def check_training(metrics: dict, previous: int, step: int, *, lowest_loss: floa
     checkpoint or the export; lowest_loss (of the calls before, if any) says how far the loss rose."""
     if metrics.get('nonfinite_gradients', 0) > 0:
         what = f'non-finite gradients ({int(metrics["nonfinite_gradients"])} replica-steps with NaN or Inf)'
-    elif not np.isfinite(metrics['loss']):
+    elif not math.isfinite(metrics["loss"]):
         what = f'non-finite training loss ({metrics["loss"]})'
     elif metrics['loss'] > max_loss:
         rise = f', up from {lowest_loss:.3g}' if lowest_loss is not None else ''

@@ -1,13 +1,15 @@
-"""Architectures: subclassed keras.Models mapping images [b, 28, 28, 1] in [0, 1] to logits [b, 10].
+"""Architectures: subclassed keras.Models mapping images [b, h, w, 1] in [0, 1] to logits [b, classes].
 
 Models return logits (the loss is computed from logits, which is numerically stable); the exported
-SavedModel adds the softmax (digits.export).
+SavedModel adds the softmax (digits.export). The dataset (digits.datasets) gives the image shape and the
+number of classes.
 """
+import contextlib
+
 import keras
 import tensorflow as tf
 
-NUM_CLASSES = 10
-INPUT_SHAPE = (28, 28, 1)
+from digits import datasets
 # Keras' default 0.99 averages over ~100 steps: in runs of a few thousand steps with a high learning rate
 # the moving statistics lag the weights and inference-mode accuracy collapses (measured: 43% test
 # accuracy vs 96% training accuracy after 200 steps). 0.9 tracks the weights within ~10 steps.
@@ -23,7 +25,7 @@ class SimpleCNN(keras.Model):
     logits instead, which has the same parameters and the same probabilities after the softmax.
     """
 
-    def __init__(self, l2: float = 0.0, dropout: float = 0.5, **kwargs):
+    def __init__(self, num_classes: int, l2: float = 0.0, dropout: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         reg = keras.regularizers.L2(l2) if l2 else None
         self.conv1 = keras.layers.Conv2D(32, 3, activation='relu', kernel_regularizer=reg)
@@ -32,7 +34,7 @@ class SimpleCNN(keras.Model):
         self.pool2 = keras.layers.MaxPooling2D(2)
         self.flatten = keras.layers.Flatten()
         self.dropout = keras.layers.Dropout(dropout)
-        self.logits = keras.layers.Dense(NUM_CLASSES, kernel_regularizer=reg, dtype='float32')
+        self.logits = keras.layers.Dense(num_classes, kernel_regularizer=reg, dtype='float32')
 
     def call(self, images, training=False):
         x = self.pool1(self.conv1(images))  # [b, 13, 13, 32]
@@ -48,29 +50,30 @@ class DigitCNN(keras.Model):
     per block see 5x5 patches at the cost of fewer weights. Measured: see the README results table.
     """
 
-    def __init__(self, l2: float = 0.0, widths=(32, 64), hidden: int = 128, dropout: float = 0.4,
-                 **kwargs):
+    def __init__(self, num_classes: int, l2: float = 0.0, widths=(32, 64), hidden: int = 128,
+                 dropout: float = 0.4, **kwargs):
         super().__init__(**kwargs)
         reg = keras.regularizers.L2(l2) if l2 else None
-        self.blocks = []
+        layers = []
         for width in widths:
             for _ in range(2):
-                self.blocks += [keras.layers.Conv2D(width, 3, padding='same', use_bias=False,
-                                                    kernel_regularizer=reg),
-                                keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True),
-                                keras.layers.ReLU()]
-            self.blocks.append(keras.layers.MaxPooling2D(2))
+                layers += [keras.layers.Conv2D(width, 3, padding='same', use_bias=False, kernel_regularizer=reg),
+                           keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True),
+                           keras.layers.ReLU()]
+            layers.append(keras.layers.MaxPooling2D(2))
+        # A Sequential, not a list attribute: Keras 3 on TensorFlow leaves a list of layers out of
+        # tf.train.Checkpoint (keras-team/keras#18398), so checkpoints lacked the convolutions' batch-norm
+        # statistics and evaluate --run_dir rebuilt them from scratch.
+        self.blocks = keras.Sequential(layers, name='blocks')
         self.flatten = keras.layers.Flatten()
         self.hidden = keras.layers.Dense(hidden, use_bias=False, kernel_regularizer=reg)
         self.hidden_norm = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True)
         self.relu = keras.layers.ReLU()
         self.dropout = keras.layers.Dropout(dropout)
-        self.logits = keras.layers.Dense(NUM_CLASSES, kernel_regularizer=reg, dtype='float32')
+        self.logits = keras.layers.Dense(num_classes, kernel_regularizer=reg, dtype='float32')
 
     def call(self, images, training=False):
-        x = images
-        for layer in self.blocks:  # [b, 28, 28, 32] -> [b, 14, 14, 32] -> [b, 7, 7, 64]
-            x = layer(x, training=training)
+        x = self.blocks(images, training=training)  # [b, 28, 28, 32] -> [b, 14, 14, 32] -> [b, 7, 7, 64]
         x = self.hidden(self.flatten(x))  # [b, 128]
         x = self.relu(self.hidden_norm(x, training=training))
         return self.logits(self.dropout(x, training=training))
@@ -79,17 +82,27 @@ class DigitCNN(keras.Model):
 MODELS = {'cnn': DigitCNN, 'simple': SimpleCNN}
 
 
-def create(name: str, l2: float = 0.0, precision: str = 'float32', **kwargs) -> keras.Model:
-    """Builds model `name` with its variables created (call inside strategy.scope() when distributing).
+def create(name: str, *, dataset: datasets.DatasetSpec = datasets.MNIST, l2: float = 0.0,
+           precision: str = 'float32', **kwargs) -> keras.Model:
+    """Builds model `name` for dataset's images and classes, with its variables created (call inside
+    strategy.scope() when distributing).
 
     precision: a Keras dtype policy; 'mixed_float16' computes in float16 with float32 weights (the last
     layer stays float32 so logits and the loss are float32).
     """
-    previous = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy(precision)  # Layers read the global policy when built...
-    try:
-        model = MODELS[name](l2=l2, name=name, **kwargs)
-        model(tf.zeros((1,) + INPUT_SHAPE))  # Creates the variables now, before any tf.function traces.
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)  # ...so it is restored for everyone else.
+    with dtype_policy(precision):
+        model = MODELS[name](dataset.num_classes, l2=l2, name=name, **kwargs)
+        model(tf.zeros((1, *dataset.image_shape, 1)))  # Creates the variables now, before any trace.
     return model
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Inside: Keras' global dtype policy is `precision` (layers read it when they are built); on exit
+    the previous one is back, so it never leaks to models built later."""
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)

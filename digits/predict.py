@@ -21,6 +21,11 @@ def main(argv):
     return 1 if errors else 0
 
 
-if __name__ == '__main__':
+def run():
+    """The digits-predict command (and python -m digits.predict)."""
     config.define_predict_flags()
-    cli.run(main, 'digits.predict')
+    cli.run(main, 'digits.predict', flags_help=config.module_flags_help)
+
+
+if __name__ == '__main__':
+    run()

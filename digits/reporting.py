@@ -6,13 +6,9 @@ import os
 
 import numpy as np
 
-from digits import analysis, data, run_dir, summaries
+from digits import analysis, data, datasets, run_dir, summaries
 from digits import config as config_lib
 
-
-HPARAMS = ('dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer', 'learning_rate',
-           'lr_schedule', 'warmup_steps', 'weight_decay', 'l2', 'label_smoothing', 'ema_decay', 'augment', 'precision',
-           'strategy', 'seed')
 INPUT_GRID = 32  # Training inputs shown in TensorBoard.
 
 
@@ -23,10 +19,10 @@ def write_run_summaries(writers: summaries.Writers, config: config_lib.TrainConf
         return
     writers.text('train', step, 'flags', '\n'.join(
         ['| flag | value |', '| --- | --- |'] + [f'| {k} | {v} |' for k, v in dataclasses.asdict(config).items()]))
-    writers.hparams({k: getattr(config, k) for k in HPARAMS}, trial_id=config.run_name)
+    writers.hparams({k: getattr(config, k) for k in config_lib.hyperparameters(type(config))}, trial_id=config.run_name)
     images, labels = next(iter(data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
                                                   start_step=step)))  # After augmentation, as trained on.
-    names = analysis.CLASS_NAMES[config.dataset]
+    names = datasets.DATASETS[config.dataset].class_names
     figure = analysis.digits_figure(images.numpy()[:INPUT_GRID], [names[k] for k in labels.numpy()[:INPUT_GRID]],
                                     title=f'training inputs at step {step}')
     writers.images('train', step, 'inputs', [analysis.to_png(figure)])
@@ -39,7 +35,7 @@ def make_eval_report(writers: summaries.Writers, config: config_lib.TrainConfig,
     """
     if not writers.active or config.strategy == 'tpu':
         return None
-    names = analysis.CLASS_NAMES[config.dataset]
+    names = datasets.DATASETS[config.dataset].class_names
     probs_fn = analysis.probabilities_fn(lambda images: model(images, training=False))
 
     def on_eval(step: int):
@@ -62,7 +58,7 @@ REPORT_FIGURES = (('confusion.png', 'Confusion matrix'), ('errors.png', 'Most co
 def write_report(directory: str, result: analysis.Analysis, split: data.Split, dataset: str, source: str) -> str:
     """The evaluation report: four PNG figures and report.md linking them; returns report.md's path."""
     run_dir.check_writable(directory, f'--report_dir ({directory})')
-    names = analysis.CLASS_NAMES[dataset]
+    names = datasets.DATASETS[dataset].class_names
     figures = [analysis.confusion_figure(result.confusion(), names),
                analysis.errors_figure(result, split.images, names),
                analysis.per_class_figure(result, names), analysis.reliability_figure(result)]
@@ -73,7 +69,7 @@ def write_report(directory: str, result: analysis.Analysis, split: data.Split, d
              f'{dataset} test set: accuracy **{100 * result.accuracy:.2f}%** on {len(split)} examples, '
              f'expected calibration error {100 * result.calibration()[3]:.2f}%.', '',
              '| class | precision | recall | examples |', '| --- | ---: | ---: | ---: |']
-    counts = np.bincount(result.labels, minlength=10)
+    counts = np.bincount(result.labels, minlength=len(names))
     lines += [f'| {n} | {100 * p:.2f}% | {100 * r:.2f}% | {c} |'
               for n, p, r, c in zip(names, precision, recall, counts)]
     for file_name, title in REPORT_FIGURES:

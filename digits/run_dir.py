@@ -13,7 +13,7 @@ import tempfile
 
 import tensorflow as tf
 
-from digits.errors import DigitsError
+from digits.errors import DigitsError, first_line
 
 MAX_CHECKPOINTS = 3
 
@@ -117,12 +117,21 @@ class CheckpointSaver:
             # last, so a crash or a full disk mid-save leaves the previous checkpoint as the latest.
             path = self.manager.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as e:
-            message = getattr(e, 'message', None) or getattr(e, 'strerror', None) or str(e)
             raise DigitsError(f'cannot save the checkpoint of step {step} in {self.manager.directory}: '
-                              f'{message.splitlines()[0]}; the latest checkpoint is still '
+                              f'{first_line(e)}; the latest checkpoint is still '
                               f'{self.manager.latest_checkpoint}') from None
         if not self.chief:
             shutil.rmtree(self.manager.directory, ignore_errors=True)
             path = os.path.join(self.kept_dir, os.path.basename(path))  # the chief's copy of this step
         self.last_step, self.last_path = step, path
         return path
+
+
+def read_checkpoint(checkpoint: tf.train.Checkpoint, path: str, advice: str = ''):
+    """checkpoint.restore(path), with an unreadable or mismatched file as a one-line DigitsError."""
+    try:
+        status = checkpoint.restore(path)
+        status.assert_existing_objects_matched()
+        return status
+    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:  # IndexError: truncated file
+        raise DigitsError(f'cannot restore the latest checkpoint {path} ({first_line(e)}){advice}') from None

@@ -15,6 +15,11 @@ def main(argv):
     experiment.train_and_evaluate(cfg)
 
 
-if __name__ == '__main__':
+def run():
+    """The digits-train command (and python -m digits.train)."""
     config.define_train_flags()
-    cli.run(main, 'digits.train')
+    cli.run(main, 'digits.train', flags_help=config.train_flags_help)
+
+
+if __name__ == '__main__':
+    run()

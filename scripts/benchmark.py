@@ -36,14 +36,12 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from digits import data, loop, model as model_lib  # noqa: E402
-from digits.errors import DigitsError  # noqa: E402
+from digits import data, loop, model as model_lib
+from digits.errors import DigitsError
 
 
 def parse_args(argv):
@@ -118,9 +116,7 @@ class BareStep:
 def keras_io_convnet(precision: str) -> keras.Model:
     """https://keras.io/examples/vision/mnist_convnet/, layer for layer (the `simple` model), built under
     the dtype policy `precision` with the softmax in float32, as Keras' mixed-precision guide does."""
-    previous = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy(precision)
-    try:  # Layers read the global policy when they are built.
+    with model_lib.dtype_policy(precision):
         return keras.Sequential([
             keras.Input(shape=(28, 28, 1)),
             keras.layers.Conv2D(32, kernel_size=(3, 3), activation='relu'),
@@ -131,8 +127,6 @@ def keras_io_convnet(precision: str) -> keras.Model:
             keras.layers.Dropout(0.5),
             keras.layers.Dense(10, activation='softmax', dtype='float32'),
         ])
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)
 
 
 class BatchClock(keras.callbacks.Callback):

@@ -8,14 +8,10 @@ run), --steps_per_loop steps per call as the recipe does, and prints each seed's
 training loss next to digits' divergence limit (loop.divergence_limit). The early steps are where a
 sound run's loss is highest: a fresh model starts near a uniform guess and training lowers it.
 """
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import app, flags  # noqa: E402
-
-from digits import cli, config  # noqa: E402
+from digits import cli, config
 
 FLAGS = flags.FLAGS
 
@@ -41,8 +37,8 @@ def main(argv):
     base = config.train_config_from_flags(FLAGS)
     cli.load_tensorflow()
     import dataclasses
-    from digits import data, loop
-    limit = loop.divergence_limit(data.NUM_CLASSES)
+    from digits import datasets, loop
+    limit = loop.divergence_limit(datasets.DATASETS[base.dataset].num_classes)
     print(f'{base.dataset} {base.model}: largest per-call training loss in the first {FLAGS.steps} steps '
           f'(limit {limit:.2f})')
     for seed in map(int, FLAGS.seeds):

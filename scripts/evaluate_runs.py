@@ -6,11 +6,9 @@ dataset's test set, and prints one Markdown table, ready to paste into the READM
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from anywhere.
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from digits import cli, config  # noqa: E402
+from digits import cli, config
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('logdir', 'logs', 'Folder of run directories to evaluate.')
@@ -28,14 +26,14 @@ def find_runs(logdir: str) -> list[str]:
 
 def evaluate_run(root: str, data_dir: str | None, batch_size: int) -> dict:
     """One table row for the run at root: its export if it has one, else its latest checkpoint."""
-    from digits import experiment, run_dir
+    from digits import evaluation, run_dir
     stored = run_dir.read_json(os.path.join(root, 'config.json'))
     export_dir = stored.get('export_dir')
     use_export = bool(export_dir) and os.path.isfile(os.path.join(export_dir, 'saved_model.pb'))
     eval_config = config.EvalConfig(model=export_dir if use_export else None,
                                     run_dir=None if use_export else root, dataset=stored['dataset'],
                                     data_dir=data_dir, batch_size=batch_size)
-    metrics = experiment.evaluate_saved(eval_config, log=lambda line: None)
+    metrics = evaluation.evaluate_saved(eval_config, log=lambda line: None)
     return {'run': os.path.basename(root), 'model': stored['model'], 'dataset': stored['dataset'],
             'source': 'export' if use_export else 'checkpoint', **metrics}
 

@@ -15,11 +15,9 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Run from anywhere.
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from digits import cli  # noqa: E402
+from digits import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('num_workers', 2, 'Worker processes to start on localhost.')

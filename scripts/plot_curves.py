@@ -9,11 +9,9 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from matplotlib.figure import Figure
 
-from matplotlib.figure import Figure  # noqa: E402
-
-from digits import analysis, summaries  # noqa: E402
+from digits import analysis, summaries
 
 PANELS = (('loss', 'loss', 'log'), ('accuracy', 'accuracy', 'linear'), ('learning rate', 'learning_rate', 'linear'))
 

@@ -10,12 +10,8 @@ lost and gained against the originals.
 """
 import argparse
 import io
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def render_on_paper(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -93,9 +93,18 @@ def real_data_dir():
 
 def run_module(module: str, *args, cwd=None, timeout=300, env=None) -> subprocess.CompletedProcess:
     """Runs `python -m module args` as a user would (env: extra variables), capturing its output."""
-    env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, '-m', module, *args], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (scripts are not a package), to test its functions in-process."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'scripts', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def smoke_config(tmp_dir, data_dir, **overrides):

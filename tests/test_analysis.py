@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digits import analysis, data
+from digits import analysis, data, datasets
 
 
 def one_hot_probs(predicted, confidence):
@@ -49,7 +49,7 @@ def test_figures_render_to_png():
     labels = rng.integers(0, 10, 50)
     result = analysis.Analysis(rng.dirichlet(np.ones(10), 50), labels)
     images = rng.integers(0, 256, (50, 28, 28)).astype(np.uint8)
-    names = analysis.CLASS_NAMES['fashion_mnist']
+    names = datasets.FASHION_MNIST.class_names
     for figure in (analysis.confusion_figure(result.confusion(), names), analysis.errors_figure(result, images, names),
                    analysis.per_class_figure(result, names), analysis.reliability_figure(result)):
         png = analysis.to_png(figure)

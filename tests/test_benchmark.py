@@ -2,22 +2,17 @@
 
 It times nothing: a benchmark's figures are for scripts, never for tests (machines differ 3-4x).
 """
-import importlib.util
 import json
-import os
 
 import keras
 import pytest
 
-from conftest import ROOT
+from conftest import load_script
 
 
 @pytest.fixture(scope='module')
 def benchmark():
-    spec = importlib.util.spec_from_file_location('benchmark', os.path.join(ROOT, 'scripts', 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmark')
 
 
 def test_benchmark_runs_every_contestant_and_reports_consistent_ratios(benchmark, tiny_data_dir, tmp_path, capsys):

@@ -1,10 +1,13 @@
 """digits.config: defaults, derived names, and one-line errors naming the flag and its value."""
 import dataclasses
 import datetime
+import subprocess
+import sys
 
 import pytest
 from absl import flags
 
+from conftest import ROOT
 from digits import config
 from digits.errors import DigitsError
 
@@ -65,3 +68,46 @@ def test_check_resumable_names_the_changed_flag_and_allows_intervals():
     with pytest.raises(DigitsError, match=r'^--seed \(5\) differs from the run being resumed \(0, in c.json\); '
                                           r'pass --seed=0 to resume it'):
         config.check_resumable(config.TrainConfig(seed=5), stored, 'c.json')
+
+
+def test_the_derived_resume_rule_and_hparams_are_the_declared_ones():
+    assert set(config.RESUME_FIXED) == {'dataset', 'model', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
+                                        'validation_split', 'augment', 'ema_decay'}
+    assert set(config.HPARAMS) == {'dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer',
+                                   'learning_rate', 'lr_schedule', 'warmup_steps', 'weight_decay', 'l2',
+                                   'label_smoothing', 'ema_decay', 'augment', 'precision', 'strategy', 'seed'}
+
+
+def test_adding_a_field_adds_its_flag_check_resume_rule_and_hparam():
+    @dataclasses.dataclass(frozen=True)
+    class WithDropout(config.TrainConfig):
+        dropout: float = config.option(0.5, 'Dropout rate of the head.', group='model', check=config.fraction,
+                                       fixed_on_resume=True, hparam=True)
+
+    values = flags.FlagValues()
+    config.define_train_flags(values, WithDropout)
+    assert values['dropout'].default == 0.5 and values['dropout'].help == 'Dropout rate of the head.'
+    values(['prog', '--dropout=0.25', '--run_name=r'])
+    cfg = config.train_config_from_flags(values, config_class=WithDropout)
+    assert cfg.dropout == 0.25
+    assert 'dropout' in config.resume_fixed(WithDropout) and 'dropout' in config.hyperparameters(WithDropout)
+    with pytest.raises(DigitsError, match=r'^--dropout \(1.5\) must be in \[0, 1\)$'):
+        config.validate_train_config(WithDropout(dropout=1.5))
+    with pytest.raises(DigitsError, match=r'^--dropout \(0.25\) differs from the run being resumed \(0.5, in c.json\)'):
+        config.check_resumable(cfg, dataclasses.asdict(WithDropout()), 'c.json')
+    model_group = config.train_flags_help(values, WithDropout).split('\nmodel:\n')[1].split('\n\n')[0]
+    assert '--dropout: Dropout rate of the head.' in model_group
+
+
+def test_help_lists_every_flag_by_group_and_exits_0():
+    proc = subprocess.run([sys.executable, '-m', 'digits.train', '--help'], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stderr == ''
+    groups = [line[:-1] for line in proc.stdout.splitlines() if line.endswith(':') and not line.startswith(' ')]
+    assert groups == list(config.GROUPS)
+    assert all(f'--{field.name}:' in proc.stdout for field in config.TRAIN_FIELDS)
+
+
+def test_every_strategy_the_flags_offer_exists():
+    from digits import distribute
+    assert set(config.STRATEGIES) == set(distribute.STRATEGIES)

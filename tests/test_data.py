@@ -1,4 +1,5 @@
 """digits.data: readers, validation errors, download, and the tf.data pipelines."""
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -8,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import IDX_NAMES, TINY_TEST, TINY_TRAIN, idx_bytes, make_digits, write_idx_dir
-from digits import data
+from digits import data, datasets
 from digits.errors import DigitsError
 
 
@@ -89,7 +90,7 @@ TRAIN_IMAGES = make_digits(TINY_TRAIN, 1)[0]
     (IMAGES, idx_bytes(TRAIN_IMAGES)[:10], 'truncated IDX header'),
     (IMAGES, idx_bytes(TRAIN_IMAGES) + b'\x00' * 7, '7 unexpected bytes after the data'),
     (IMAGES, idx_bytes(TRAIN_IMAGES[:-1]), 'has 639 images but .* has 640 labels'),
-    (LABELS, idx_bytes(np.full(TINY_TRAIN, 10, np.uint8)), 'label 10 at index 0 is not a digit'),
+    (LABELS, idx_bytes(np.full(TINY_TRAIN, 10, np.uint8)), 'label 10 at index 0 is not a class 0-9'),
     (LABELS, idx_bytes(np.zeros((TINY_TRAIN, 2), np.uint8)), 'expected a vector'),
 ])
 def test_idx_validation_errors_name_file_and_problem(tmp_path, name, raw, message):
@@ -125,7 +126,7 @@ def test_npz_missing_array(tmp_path):
 # -------------------------------------------------------------------------------------------- download
 
 def serve_mnist_npz(tmp_path, monkeypatch, corrupt_bytes=False):
-    """A file:// 'server' holding mnist.npz, with SOURCES pointing at its real sha256."""
+    """A file:// 'server' holding mnist.npz, with MNIST's spec pointing at its real sha256."""
     origin = tmp_path / 'origin'
     origin.mkdir()
     path = write_npz(origin / 'mnist.npz')
@@ -133,7 +134,7 @@ def serve_mnist_npz(tmp_path, monkeypatch, corrupt_bytes=False):
     if corrupt_bytes:
         with open(path, 'ab') as f:
             f.write(b'tampered')
-    monkeypatch.setitem(data.SOURCES, 'mnist', {'mnist.npz': digest})
+    monkeypatch.setitem(datasets.DATASETS, 'mnist', dataclasses.replace(datasets.MNIST, files=(('mnist.npz', digest),)))
     return origin.as_uri() + '/'
 
 
@@ -154,12 +155,6 @@ def test_download_with_bad_checksum_fails_with_data_dir_hint(tmp_path, monkeypat
 def test_download_unreachable_fails_with_data_dir_hint(tmp_path):
     with pytest.raises(DigitsError, match='could not download fashion_mnist .*--data_dir'):
         data.load('fashion_mnist', None, base_url='http://127.0.0.1:9/', cache_dir=str(tmp_path))
-
-
-def test_sources_are_keras_standard_files():
-    assert data._KERAS_BASE == 'https://storage.googleapis.com/tensorflow/tf-keras-datasets/'
-    assert data.SOURCES['mnist']['mnist.npz'].startswith('731c5ac6')
-    assert sorted(data.SOURCES['fashion_mnist']) == sorted(n + '.gz' for n in data.IDX_NAMES.values())
 
 
 # ------------------------------------------------------------------------------------------- pipelines

@@ -96,7 +96,7 @@ def test_evaluation_counts_every_example_on_any_layout(replicas, batch):
             net = model.create('cnn')
             for variable, value in zip(net.weights, initial):
                 variable.assign(value)
-        results.append(experiment.make_evaluator(strategy, lambda x: net(x, training=False), split, batch)())
+        results.append(loop.make_evaluator(strategy, lambda x: net(x, training=False), split, batch)())
     single, multi = results
     assert multi['num_examples'] == single['num_examples'] == TINY_TEST
     assert multi['accuracy'] == single['accuracy']
@@ -187,6 +187,6 @@ def test_mixed_precision_trains_under_mirrored(tmp_path, tiny_data_dir, precisio
 
 def test_mixed_float16_model_computes_in_float16_with_float32_logits():
     net = model.create('cnn', precision='mixed_float16')
-    assert net.blocks[0].compute_dtype == 'float16' and net.blocks[0].variable_dtype == 'float32'
+    assert net.blocks.layers[0].compute_dtype == 'float16' and net.blocks.layers[0].variable_dtype == 'float32'
     assert net(tf.zeros([2, 28, 28, 1])).dtype == tf.float32
-    assert model.create('cnn').blocks[0].compute_dtype == 'float32'
+    assert model.create('cnn').blocks.layers[0].compute_dtype == 'float32'

@@ -14,7 +14,7 @@ from digits.errors import DigitsError
 def exported(tmp_path_factory):
     net = model.create('simple')
     path = str(tmp_path_factory.mktemp('export') / 'm')
-    export.save(net, path)
+    export.save(net, path, (28, 28))
     return net, path
 
 
@@ -41,8 +41,8 @@ def test_signatures_on_uint8_and_float(exported):
 def test_export_replaces_a_previous_one_whole(exported, tmp_path):
     net, _ = exported
     path = str(tmp_path / 'm')
-    export.save(net, path)
-    export.save(net, path)
+    export.save(net, path, (28, 28))
+    export.save(net, path, (28, 28))
     assert sorted(os.listdir(tmp_path)) == ['m']
 
 

@@ -59,23 +59,13 @@ def test_evaluate_counts_every_example_exactly(batch_size):
     split = data.Split(*make_digits(TINY_TEST, 11))
     net = model.create('simple')
     strategy = tf.distribute.get_strategy()
-    metrics = experiment.make_evaluator(strategy, lambda x: net(x, training=False), split, batch_size)()
+    metrics = loop.make_evaluator(strategy, lambda x: net(x, training=False), split, batch_size)()
     logits = net(data.to_float(tf.constant(split.images)), training=False).numpy().astype(np.float64)
     log_probs = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
         - logits.max(1, keepdims=True)
     assert metrics['num_examples'] == TINY_TEST
     assert metrics['accuracy'] == pytest.approx(np.mean(logits.argmax(1) == split.labels), abs=1e-9)
     assert metrics['loss'] == pytest.approx(-np.mean(log_probs[np.arange(TINY_TEST), split.labels]), rel=1e-4)
-
-
-def test_cosine_schedule_warms_up_then_decays():
-    opt = loop.create_optimizer('sgd', 0.1, 'cosine', total_steps=100, warmup_steps=10)
-    values = []
-    for step in (0, 5, 10, 55, 100):
-        opt.iterations.assign(step)
-        values.append(float(opt.learning_rate))  # the schedule's value at the optimizer's step
-    assert values[0] == 0 and values[1] == pytest.approx(0.05) and values[2] == pytest.approx(0.1)
-    assert values[3] == pytest.approx(0.05, abs=1e-3) and values[4] == pytest.approx(0.0, abs=1e-7)
 
 
 def test_step_function_is_traced_once(tmp_path, tiny_data_dir, monkeypatch):
@@ -120,28 +110,6 @@ def test_label_smoothing_trains_and_evaluates_with_the_plain_loss(tmp_path, tiny
     floor = -(0.82 * np.log(0.82) + 9 * 0.02 * np.log(0.02))  # entropy of the smoothed target: 0.87
     assert train_loss > floor and results['test_accuracy'] > 0.9
     assert results['test_loss'] < floor  # the plain cross-entropy of a confident, right model
-
-
-def test_averaged_weights_swaps_the_averages_in_and_the_trained_weights_back():
-    net = model.create('simple')
-    state = loop.create_state(net, loop.create_optimizer('sgd', 0.1, 'constant', 10, 0, ema_decay=0.9))
-    trained = [v.numpy() for v in net.trainable_variables]
-    averages = loop.base_optimizer(state.optimizer)._model_variables_moving_average
-    for average, value in zip(averages, trained):
-        average.assign(value + 1.0)
-    with loop.averaged_weights(state):
-        for variable, value in zip(net.trainable_variables, trained):
-            np.testing.assert_array_equal(variable.numpy(), value + 1.0)
-    for variable, value in zip(net.trainable_variables, trained):
-        np.testing.assert_array_equal(variable.numpy(), value)
-
-
-def test_averaged_weights_without_ema_changes_nothing():
-    net = model.create('simple')
-    state = loop.create_state(net, loop.create_optimizer('adam', 0.1, 'constant', 10, 0))
-    before = [v.numpy() for v in net.trainable_variables]
-    with loop.averaged_weights(state):
-        assert all((v.numpy() == b).all() for v, b in zip(net.trainable_variables, before))
 
 
 def test_a_nan_in_the_weights_is_counted_whatever_the_kernels():

@@ -36,3 +36,26 @@ def test_dropout_only_in_training():
     x = tf.random.uniform([8, 28, 28, 1], seed=1)
     np.testing.assert_allclose(net(x, training=False), net(x, training=False))
     assert not np.allclose(net(x, training=True), net(x, training=True))
+
+
+@pytest.mark.parametrize('name', sorted(model.MODELS))
+def test_a_checkpoint_of_the_model_holds_every_weight(name, tmp_path):
+    """Every weight, batch-norm statistics included, goes into tf.train.Checkpoint(model=...) and comes back."""
+    trained = model.create(name)
+    for variable in trained.weights:
+        variable.assign(tf.random.uniform(variable.shape, seed=7))
+    path = tf.train.Checkpoint(model=trained).save(str(tmp_path / 'ckpt'))
+    saved = [n for n, _ in tf.train.list_variables(path) if n.startswith('model/')]
+    assert len(saved) == len(trained.weights)
+    fresh = model.create(name)
+    tf.train.Checkpoint(model=fresh).restore(path).assert_existing_objects_matched()
+    for got, want in zip(fresh.weights, trained.weights):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_the_dataset_decides_the_input_shape_and_classes():
+    from digits import datasets
+    shapes = datasets.DatasetSpec(name='shapes', class_names=('a', 'b', 'c'), files=(), cache_subdir='x',
+                                  image_shape=(20, 24))
+    for name in sorted(model.MODELS):
+        assert model.create(name, dataset=shapes)(tf.zeros([2, 20, 24, 1])).shape == (2, 3)

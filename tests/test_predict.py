@@ -1,14 +1,12 @@
 """python -m digits.predict: a user's own image files in, one line (and a JSON record) per file out."""
-import importlib.util
 import json
 import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
-from conftest import ROOT, bomb_bytes, run_module
+from conftest import bomb_bytes, load_script, run_module
 from digits import classify, config, data, export
 
 
@@ -77,13 +75,6 @@ def test_cli_usage_errors_are_one_line(args, message):
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith('digits.predict:')]
     assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'scripts', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # 1,000 digits: a 1-point margin is 10 of them. On all 10,000 test digits the 300-step model reads paper

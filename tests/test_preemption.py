@@ -9,7 +9,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 from digits import preemption
 from digits.errors import Interrupted
 
@@ -32,7 +32,7 @@ def start_training(tmp_path, data_dir, *extra):
     args = [sys.executable, '-m', 'digits.train', f'--data_dir={data_dir}', '--model=simple',
             '--batch_size=32', '--steps_per_loop=5', '--log_every_steps=5', '--checkpoint_every_steps=100000',
             f'--logdir={tmp_path}/logs', '--run_name=r', f'--export_dir={tmp_path}/models/r', *extra]
-    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED='1')
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -74,8 +74,7 @@ def test_signal_saves_checkpoint_and_exits_cleanly(tmp_path, tiny_data_dir, sign
 
 def test_sigterm_to_one_worker_stops_all_workers_at_the_same_checkpoint(tmp_path, tiny_data_dir):
     """multi_worker: TensorFlow's PreemptionCheckpointHandler spreads one worker's SIGTERM to all."""
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-    import launch_multi_worker
+    launch_multi_worker = load_script('launch_multi_worker')
     ports, procs = launch_multi_worker.free_ports(2), []
     args = [sys.executable, '-m', 'digits.train', '--strategy=multi_worker', '--model=simple',
             f'--data_dir={tiny_data_dir}', '--batch_size=32', '--train_steps=100000', '--steps_per_loop=5',
@@ -83,7 +82,7 @@ def test_sigterm_to_one_worker_stops_all_workers_at_the_same_checkpoint(tmp_path
             '--run_name=mw', f'--export_dir={tmp_path}/models/mw']
     try:
         for index in range(2):
-            env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED='1',
+            env = dict(os.environ, PYTHONUNBUFFERED='1',
                        TF_CONFIG=launch_multi_worker.tf_config(ports, index))
             procs.append(subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True))

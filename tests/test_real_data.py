@@ -1,13 +1,12 @@
 """On real MNIST (DIGITS_TEST_DATA, set by .ci/run): a short training run and exact evaluation."""
-import importlib.util
 import json
 import os
 
 import pytest
 from absl import flags
 
-from conftest import ROOT, run_module
-from digits import config, data, loop
+from conftest import ROOT, load_script, run_module
+from digits import config, datasets, loop
 
 
 def test_short_training_on_real_mnist(real_model, real_data_dir, tmp_path):
@@ -22,13 +21,6 @@ def test_short_training_on_real_mnist(real_model, real_data_dir, tmp_path):
     assert metrics['num_examples'] == 10000 and metrics['accuracy'] == results['test_accuracy']
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'scripts', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('recipe,data_fixture', [('mnist.cfg', 'real_data_dir'),
                                                  ('fashion_mnist.cfg', 'fashion_data_dir')])
 def test_recipes_train_far_below_the_divergence_limit(recipe, data_fixture, request):
@@ -40,4 +32,4 @@ def test_recipes_train_far_below_the_divergence_limit(recipe, data_fixture, requ
             f'--data_dir={request.getfixturevalue(data_fixture)}', '--run_name=margin'])
     cfg = config.train_config_from_flags(values)
     losses = load_script('divergence_margin').early_losses(cfg, steps=cfg.steps_per_loop)
-    assert len(losses) == 1 and max(losses) < loop.divergence_limit(data.NUM_CLASSES) / 5, losses
+    assert len(losses) == 1 and max(losses) < loop.divergence_limit(datasets.DATASETS[cfg.dataset].num_classes) / 5, losses

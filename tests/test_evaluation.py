@@ -1,0 +1,38 @@
+"""digits.evaluation: an export or a run's checkpoint evaluates to the run's own results."""
+import os
+
+import pytest
+import tensorflow as tf
+
+from conftest import smoke_config
+from digits import config, evaluation, experiment, model as model_lib
+from digits.errors import DigitsError
+
+QUIET = dict(log=lambda line: None)
+
+
+def test_run_without_checkpoint_is_one_line_error(tmp_path):
+    run = tmp_path / 'run'
+    run.mkdir()
+    (run / 'config.json').write_text('{"model": "simple", "dataset": "mnist"}')
+    with pytest.raises(DigitsError, match=rf'^--run_dir \({run}\) has no checkpoint in {run}/checkpoints$'):
+        evaluation.restore_model(str(run))
+
+
+@pytest.mark.parametrize('strategy,replicas', [('default', 0), ('mirrored', 2)])
+def test_ema_weights_are_evaluated_exported_and_restored(tmp_path, tiny_data_dir, strategy, replicas):
+    """With --ema_decay, results, the export and evaluate --run_dir all use the averaged weights, while
+    the checkpoint keeps the trained ones (training resumes from those)."""
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', ema_decay=0.9, lr_schedule='constant',
+                       strategy=strategy, cpu_replicas=replicas)
+    results = experiment.train_and_evaluate(cfg, **QUIET)
+    from_run = evaluation.evaluate_saved(config.EvalConfig(run_dir=cfg.run_dir, data_dir=tiny_data_dir), **QUIET)
+    from_export = evaluation.evaluate_saved(config.EvalConfig(model=cfg.export_dir, data_dir=tiny_data_dir), **QUIET)
+    assert from_run['accuracy'] == from_export['accuracy'] == results['test_accuracy']
+    assert from_run['loss'] == pytest.approx(results['test_loss'], rel=1e-5)
+    averaged, _ = evaluation.restore_model(cfg.run_dir)
+    assert experiment.weights_fingerprint(averaged) == results['weights_sha256']
+    latest = tf.train.latest_checkpoint(os.path.join(cfg.run_dir, 'checkpoints'))
+    trained = model_lib.create('simple')
+    tf.train.Checkpoint(model=trained).restore(latest).expect_partial()
+    assert experiment.weights_fingerprint(trained) != results['weights_sha256']
