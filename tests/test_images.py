@@ -130,12 +130,12 @@ def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(tmp_path,
         images.load_digit(str(path))
 
 
-def test_the_largest_allowed_image_is_still_read(tmp_path):
-    side = int(images.MAX_PIXELS ** 0.5)  # a 6,324 x 6,324 scan of a digit
-    ink = np.full((side, side), 255, np.uint8)
-    ink[1000:5000, 3000:3600] = 0
-    path = save(ink, tmp_path / 'big.png', 'PNG', 'L')
-    assert images.load_digit(path).max() == 255
+def test_the_limit_is_exactly_max_pixels():
+    """A 8,000 x 5,000 photo (40 megapixels) passes the size check; one row more is refused."""
+    assert images.MAX_PIXELS == 8000 * 5000
+    images.check_size(bomb_bytes('PNG', 8000, 5000), 'photo.png')
+    with pytest.raises(DigitsError, match=r'^photo.png: too large to decode: 8000x5001 pixels'):
+        images.check_size(bomb_bytes('PNG', 8000, 5001), 'photo.png')
 
 
 def centres_of_mass(digits: np.ndarray) -> np.ndarray:

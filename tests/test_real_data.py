@@ -1,4 +1,5 @@
 """On real MNIST (DIGITS_TEST_DATA, set by .ci/run): a short training run and exact evaluation."""
+import dataclasses
 import json
 import os
 
@@ -24,12 +25,13 @@ def test_short_training_on_real_mnist(real_model, real_data_dir, tmp_path):
 @pytest.mark.parametrize('recipe,data_fixture', [('mnist.cfg', 'real_data_dir'),
                                                  ('fashion_mnist.cfg', 'fashion_data_dir')])
 def test_recipes_train_far_below_the_divergence_limit(recipe, data_fixture, request):
-    """A recipe's largest training loss comes in its first call (measured over 5 seeds x 400 steps with
-    scripts/divergence_margin.py: at most 1.64 for either recipe); it must stay far below the limit (23)."""
+    """A recipe's largest training loss comes at its start (measured over 5 seeds x 400 steps with
+    scripts/divergence_margin.py: the first call's, at most 1.64 for either recipe); the mean of its first
+    25 steps, above that of the whole first call, must stay far below the limit (23)."""
     values = flags.FlagValues()
     config.define_train_flags(values)
     values(['prog', f'--flagfile={os.path.join(ROOT, "configs", recipe)}',
             f'--data_dir={request.getfixturevalue(data_fixture)}', '--run_name=margin'])
     cfg = config.train_config_from_flags(values)
-    losses = load_script('divergence_margin').early_losses(cfg, steps=cfg.steps_per_loop)
-    assert len(losses) == 1 and max(losses) < loop.divergence_limit(datasets.DATASETS[cfg.dataset].num_classes) / 5, losses
+    losses = load_script('divergence_margin').early_losses(dataclasses.replace(cfg, steps_per_loop=25), steps=25)
+    assert len(losses) == 1 and losses[0] < loop.divergence_limit(datasets.DATASETS[cfg.dataset].num_classes) / 5, losses
