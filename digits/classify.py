@@ -29,7 +29,7 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
         batch = np.stack(digits)  # [n, 28, 28] uint8
         probabilities = module.serve(batch)['probabilities'].numpy()
         for path, digit, probs in zip(paths, digits, probabilities):
-            predictions.append(describe(path, probs))
+            predictions.append({'file': path, **describe(probs)})
             log(format_prediction(predictions[-1]))
             if config.save_preprocessed:
                 images.write_png(preprocessed_path(config.save_preprocessed, path), digit)
@@ -38,11 +38,11 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
     return predictions, errors
 
 
-def describe(path: str, probabilities: np.ndarray) -> dict:
-    """The prediction record of one file from its [10] probabilities."""
+def describe(probabilities: np.ndarray) -> dict:
+    """{'digit', 'probability', 'top3': [{'digit', 'probability'} x 3]} from one image's [classes] probabilities."""
     order = np.argsort(-probabilities)[:3]
     top3 = [{'digit': int(k), 'probability': float(probabilities[k])} for k in order]
-    return {'file': path, 'digit': top3[0]['digit'], 'probability': top3[0]['probability'], 'top3': top3}
+    return {'digit': top3[0]['digit'], 'probability': top3[0]['probability'], 'top3': top3}
 
 
 def format_prediction(p: dict) -> str:

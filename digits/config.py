@@ -176,6 +176,15 @@ class PredictConfig:
     save_preprocessed: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    """What `python -m digits.serve` serves, where, and how much it accepts."""
+    model: str  # An exported SavedModel directory.
+    host: str = '127.0.0.1'  # Loopback: only this machine can reach the page unless asked otherwise.
+    port: int = 8000
+    max_body_mb: float = 4.0  # Larger request bodies get 413.
+
+
 # ------------------------------------------------------------------------------------------------- flags
 
 def define_train_flags(fv: flags.FlagValues = flags.FLAGS, config_class=TrainConfig):
@@ -252,7 +261,30 @@ def define_predict_flags(fv: flags.FlagValues = flags.FLAGS):
                         'this folder (as <name>.png), to see what the model saw.', flag_values=fv)
 
 
+def define_serve_flags(fv: flags.FlagValues = flags.FLAGS):
+    """Flags of `python -m digits.serve`."""
+    flags.DEFINE_string('model', None, 'Exported SavedModel directory (models/<run_name>).', flag_values=fv)
+    flags.DEFINE_string('host', ServeConfig.host, 'Address to listen on (127.0.0.1: this machine only; '
+                        '0.0.0.0: every interface).', flag_values=fv)
+    flags.DEFINE_integer('port', ServeConfig.port, 'Port to listen on (0: any free port).', flag_values=fv)
+    flags.DEFINE_float('max_body_mb', ServeConfig.max_body_mb, 'Largest request body accepted, in MB; '
+                       'larger ones get 413.', flag_values=fv)
+
+
 # --------------------------------------------------------------------------------------- configurations
+
+def serve_config_from_flags(values: flags.FlagValues) -> ServeConfig:
+    """Builds and validates the ServeConfig from parsed flags."""
+    if not values['model'].value:
+        raise DigitsError('--model is required: the exported model to serve, e.g. --model=models/<run_name>')
+    config = ServeConfig(**{f.name: values[f.name].value for f in dataclasses.fields(ServeConfig)})
+    if not 0 <= config.port < 65536:
+        raise DigitsError(f'--port ({config.port}) must be in [0, 65536)')
+    problem = positive(config.max_body_mb)
+    if problem:
+        raise DigitsError(f'--max_body_mb ({config.max_body_mb}) {problem}')
+    return config
+
 
 def train_config_from_flags(values: flags.FlagValues, now: datetime.datetime | None = None,
                             config_class=TrainConfig) -> TrainConfig:

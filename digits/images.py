@@ -27,21 +27,30 @@ def read_image(path: str) -> np.ndarray:
             raw = f.read()
     except OSError as e:
         raise DigitsError(f'{path}: cannot read it ({e.strerror})') from None
+    return decode_image(raw, path)
+
+
+def decode_image(raw: bytes, name: str) -> np.ndarray:
+    """An image file's bytes as float32 [h, w, c] in [0, 1]; errors name it `name` (a path, a request)."""
     if not raw:
-        raise DigitsError(f'{path}: the file is empty')
-    check_size(raw, path)
+        raise DigitsError(f'{name}: the file is empty')
+    check_size(raw, name)
     try:
         image = tf.io.decode_image(raw, expand_animations=False)  # An animated GIF: its first frame.
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-        raise DigitsError(f'{path}: not a PNG, JPEG, GIF or BMP image') from None
+        raise DigitsError(f'{name}: not a PNG, JPEG, GIF or BMP image') from None
     return image.numpy().astype(np.float32) / 255.0
 
 
+class ImageTooLarge(DigitsError):
+    """An image whose header declares more than MAX_PIXELS pixels (the server answers 413)."""
+
+
 def check_size(raw: bytes, path: str):
-    """Raises DigitsError if the image's header declares more than MAX_PIXELS pixels."""
+    """Raises ImageTooLarge if the image's header declares more than MAX_PIXELS pixels."""
     width, height = declared_size(raw) or (0, 0)
     if width * height > MAX_PIXELS:
-        raise DigitsError(f'{path}: too large to decode: {width}x{height} pixels ({width * height / 1e6:,.0f} '
+        raise ImageTooLarge(f'{path}: too large to decode: {width}x{height} pixels ({width * height / 1e6:,.0f} '
                           f'megapixels, at most {MAX_PIXELS / 1e6:.0f}); scale it down')
 
 
@@ -149,13 +158,27 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
 
 def load_digit(path: str) -> np.ndarray:
     """The file at path as an MNIST-style uint8 [28, 28]; DigitsError names the file on any problem."""
-    image = read_image(path)
+    return digit_from_image(read_image(path), path)
+
+
+def digit_from_bytes(raw: bytes, name: str) -> np.ndarray:
+    """An image file's bytes as an MNIST-style uint8 [28, 28]; DigitsError names it `name`."""
+    return digit_from_image(decode_image(raw, name), name)
+
+
+def digit_from_image(image: np.ndarray, name: str) -> np.ndarray:
+    """to_mnist(image), with its errors (a blank image) naming `name`."""
     try:
         return to_mnist(image)
     except DigitsError as e:
-        raise DigitsError(f'{path}: {e}') from None
+        raise DigitsError(f'{name}: {e}') from None
 
 
 def write_png(path: str, digit: np.ndarray):
     """Writes a uint8 [28, 28] digit as a greyscale PNG."""
-    tf.io.write_file(path, tf.io.encode_png(digit[..., None]))
+    tf.io.write_file(path, png_bytes(digit))
+
+
+def png_bytes(digit: np.ndarray) -> bytes:
+    """A uint8 [h, w] image as the bytes of a greyscale PNG file."""
+    return tf.io.encode_png(digit[..., None]).numpy()

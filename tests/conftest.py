@@ -1,6 +1,7 @@
 """Shared fixtures: tiny learnable digits in the real IDX / npz formats, and the real data when present."""
 import gzip
 import os
+import signal
 import subprocess
 import sys
 
@@ -137,3 +138,24 @@ def real_model(real_data_dir, tmp_path_factory):
                        train_steps=300, steps_per_loop=50, log_every_steps=50, warmup_steps=50,
                        eval_every_steps=300, checkpoint_every_steps=300, augment=True, eval_batch_size=384)
     return cfg, experiment.train_and_evaluate(cfg, log=lambda line: None)
+
+
+def start_server(model_dir: str, *extra) -> tuple[subprocess.Popen, str]:
+    """digits.serve on a free loopback port (--port=0); returns the process and its base URL."""
+    proc = subprocess.Popen([sys.executable, '-m', 'digits.serve', f'--model={model_dir}', '--port=0', *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # the address line, once the model is loaded and the port bound
+    if 'http://' not in line:
+        proc.kill()
+        pytest.fail(f'digits.serve did not start: {line!r} {proc.communicate(timeout=30)[1][-2000:]}')
+    return proc, line.split('at ')[1].split()[0].rstrip('/')
+
+
+def stop(proc: subprocess.Popen) -> tuple[str, str]:
+    """SIGTERM, then SIGKILL if it has not stopped within 30 s; returns the rest of stdout and stderr."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()

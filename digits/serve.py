@@ -1,0 +1,29 @@
+"""Reads handwriting in a browser: python -m digits.serve --model=models/<run> [--host=127.0.0.1] [--port=8000]
+
+Serves a page to write digits on (and to drop image files on), a JSON API (POST /api/predict with an
+image file) and TensorFlow Serving's REST predict API (/v1/models/digits), until Ctrl-C or SIGTERM.
+"""
+from absl import flags
+
+from digits import cli, config
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        cli.fail('digits.serve', f'unexpected arguments: {" ".join(argv[1:])}')
+    cfg = config.serve_config_from_flags(FLAGS)
+    cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
+    from digits import server
+    server.serve(cfg, log=lambda line: print(line, flush=True))
+
+
+def run():
+    """The digits-serve command (and python -m digits.serve)."""
+    config.define_serve_flags()
+    cli.run(main, 'digits.serve', flags_help=config.module_flags_help)
+
+
+if __name__ == '__main__':
+    run()

@@ -1,0 +1,112 @@
+// The page of digits.serve: draw on #pad (Pointer Events), read after each stroke, show the reading.
+'use strict';
+const pad = document.getElementById('pad');
+const ctx = pad.getContext('2d');
+const READ_DELAY_MS = 250;  // after the pen lifts: a second stroke started within it cancels the read
+let drawing = null;         // the pointer id of the stroke under way
+let readTimer = null;
+let readSeq = 0;            // only the latest request's answer is shown
+
+function clearPad() {
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, pad.width, pad.height);
+}
+
+function padPoint(event) {
+  const box = pad.getBoundingClientRect();  // the canvas is scaled by CSS: map to its 280x280 pixels
+  return [(event.clientX - box.left) * pad.width / box.width, (event.clientY - box.top) * pad.height / box.height];
+}
+
+function startStroke(event) {
+  event.preventDefault();
+  clearTimeout(readTimer);
+  drawing = event.pointerId;
+  pad.setPointerCapture(event.pointerId);
+  const [x, y] = padPoint(event);
+  ctx.lineWidth = Number(document.getElementById('pen').value);
+  ctx.lineCap = ctx.lineJoin = 'round';
+  ctx.strokeStyle = '#000';
+  ctx.beginPath();
+  ctx.moveTo(x, y);
+  ctx.lineTo(x + 0.01, y);  // a dot, if the pen lifts without moving
+  ctx.stroke();
+}
+
+function continueStroke(event) {
+  if (event.pointerId !== drawing) return;
+  const [x, y] = padPoint(event);
+  ctx.lineTo(x, y);
+  ctx.stroke();
+}
+
+function endStroke(event) {
+  if (event.pointerId !== drawing) return;
+  drawing = null;
+  readTimer = setTimeout(() => pad.toBlob(read, 'image/png'), READ_DELAY_MS);
+}
+
+async function read(imageFile) {
+  const seq = ++readSeq;
+  showError('');
+  try {
+    const response = await fetch('/api/predict', {method: 'POST', body: imageFile});
+    const answer = await response.json();
+    if (seq !== readSeq) return;
+    if (!response.ok) throw new Error(answer.error || response.statusText);
+    showReading(answer);
+  } catch (error) {
+    if (seq === readSeq) showError(error.message);
+  }
+}
+
+function percent(p) { return (100 * p).toFixed(1) + '%'; }
+
+function showReading(answer) {
+  document.getElementById('digit').textContent = String(answer.digit);
+  document.getElementById('probability').textContent = percent(answer.probability);
+  document.getElementById('candidates').textContent =
+      'next ' + answer.top3.slice(1).map(t => `${t.digit} (${percent(t.probability)})`).join(', ');
+  document.getElementById('seen').src = answer.image;
+  const bars = document.getElementById('bars');
+  bars.replaceChildren(...answer.probabilities.map((p, k) => {
+    const bar = document.createElement('div');
+    bar.className = k === answer.digit ? 'bar top' : 'bar';
+    bar.style.height = Math.max(1, 100 * p) + '%';
+    bar.title = `${k}: ${percent(p)}`;
+    const label = document.createElement('span');
+    label.textContent = String(k);
+    bar.appendChild(label);
+    return bar;
+  }));
+}
+
+function showError(text) { document.getElementById('error').textContent = text; }
+
+function resetReading() {
+  readSeq++;
+  clearTimeout(readTimer);
+  document.getElementById('digit').textContent = '?';
+  document.getElementById('probability').textContent = 'Draw a digit';
+  document.getElementById('candidates').textContent = '';
+  document.getElementById('seen').removeAttribute('src');
+  document.getElementById('bars').replaceChildren();
+  showError('');
+}
+
+pad.addEventListener('pointerdown', startStroke);
+pad.addEventListener('pointermove', continueStroke);
+pad.addEventListener('pointerup', endStroke);
+pad.addEventListener('pointercancel', endStroke);
+document.getElementById('clear').addEventListener('click', () => { clearPad(); resetReading(); });
+document.getElementById('file').addEventListener('change', event => {
+  if (event.target.files.length) read(event.target.files[0]);
+});
+// The whole page takes dropped files (a drop on the pad bubbles up to it).
+document.body.addEventListener('dragover', event => { event.preventDefault(); pad.classList.add('dragover'); });
+document.body.addEventListener('dragleave', () => pad.classList.remove('dragover'));
+document.body.addEventListener('drop', event => {
+  event.preventDefault();
+  pad.classList.remove('dragover');
+  if (event.dataTransfer.files.length) read(event.dataTransfer.files[0]);
+});
+clearPad();
