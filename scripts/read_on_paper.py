@@ -1,4 +1,5 @@
-"""How well an export reads MNIST test digits redrawn as a user's image, against the originals.
+"""How well an export reads MNIST test digits redrawn as a user's image, against the originals, and
+digits written with pens from a hairline to a marker.
 
     python scripts/read_on_paper.py --model=models/<run> --data_dir=../shared/datasets/mnist-10k [--num=10000]
 
@@ -6,12 +7,52 @@ Each test digit is read three ways: the original 28x28; the original passed thro
 preprocessing again (images.to_mnist: what the preprocessing alone changes); and rendered as dark ink on
 a white 200x200 page, enlarged to 60-140 pixels and off-centre, saved as JPEG (quality 90) and decoded
 as digits.predict decodes a file. Prints the digits read right in each way, and how many the redrawing
-lost and gained against the originals.
+lost and gained against the originals. Then each digit 0-9 written as pen strokes (STROKES, which the
+browser test draws on the page) with pens 2 to 28 pixels wide on a 280x280 pad: how many of the ten
+are read right at each width.
 """
 import argparse
 import io
+import math
 
 import numpy as np
+
+PAD = 280  # the page's drawing pad, in pixels
+PEN_WIDTHS = (2, 3, 4, 6, 8, 12, 16, 20, 24, 28)
+
+
+def arc(cx, cy, rx, ry, start, end, n=24):
+    """Points along an elliptical arc from angle start to end (degrees, clockwise on screen)."""
+    return [(cx + rx * math.cos(math.radians(start + (end - start) * i / n)),
+             cy + ry * math.sin(math.radians(start + (end - start) * i / n))) for i in range(n + 1)]
+
+
+# Each digit as pen strokes (lists of points on the 280x280 pad), written the way people write them.
+STROKES = {
+    0: [arc(140, 140, 55, 85, 0, 360)],
+    1: [[(150, 50), (150, 230)]],
+    2: [arc(140, 100, 50, 45, 200, 360) + [(175, 150), (90, 230), (200, 230)]],
+    3: [arc(135, 95, 50, 42, 210, 450) + arc(135, 183, 55, 47, 270, 510)],
+    4: [[(160, 50), (85, 170), (205, 170)], [(170, 110), (170, 235)]],
+    5: [[(195, 55), (110, 55), (100, 130)] + arc(140, 170, 60, 55, 235, 480)],
+    6: [[(175, 55), (130, 100), (100, 160)] + arc(145, 180, 47, 45, 180, 540)],
+    7: [[(85, 55), (200, 55), (120, 235)]],
+    8: [arc(140, 95, 42, 40, 90, 450), arc(140, 182, 52, 48, -90, 270)],
+    9: [arc(140, 100, 48, 45, 0, 360), [(188, 100), (175, 235)]],
+}
+
+
+def render_strokes(strokes, width: int) -> np.ndarray:
+    """Pen strokes drawn black on a white PAD x PAD page with a round pen `width` pixels wide, float32
+    [PAD, PAD, 1] in [0, 1] (what the page's canvas holds)."""
+    from PIL import Image, ImageDraw
+    page = Image.new('L', (PAD, PAD), 255)
+    pen = ImageDraw.Draw(page)
+    for stroke in strokes:
+        pen.line(stroke, fill=0, width=width, joint='curve')
+        for x, y in (stroke[0], stroke[-1]):  # round ends, as the canvas' lineCap
+            pen.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=0)
+    return np.asarray(page, np.float32)[..., None] / 255.0
 
 
 def render_on_paper(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -57,6 +98,16 @@ def main(argv=None):
     for way, ok in right.items():
         print(f'{way:<20} {ok.sum():>6}/{len(labels)} = {100 * ok.mean():.2f}%   lost {int((right["original"] & ~ok).sum())}, '
               f'gained {int((~right["original"] & ok).sum())}')
+    read = {width: read_pen(module, width) for width in PEN_WIDTHS}
+    print('pen strokes read right, of 10, by pen width on a 280-pixel pad: ' +
+          ', '.join(f'{width} px: {count}' for width, count in read.items()))
+
+
+def read_pen(module, width: int) -> int:
+    """How many of the digits 0-9, written with a pen `width` pixels wide, the export reads right."""
+    from digits import images
+    batch = np.stack([images.to_mnist(render_strokes(STROKES[k], width)) for k in range(10)])
+    return int(np.sum(module.serve(batch)['probabilities'].numpy().argmax(1) == np.arange(10)))
 
 
 if __name__ == '__main__':

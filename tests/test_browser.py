@@ -2,37 +2,17 @@
 which .ci/run installs) draws digits with mouse strokes on #pad and reads #digit; it also chooses and
 drops image files. The server is a real process on a loopback port, stopped at the end."""
 import base64
-import math
 import os
 
 import pytest
 from PIL import Image
 
-from conftest import start_server, stop
+from conftest import load_script, start_server, stop
+
+STROKES = load_script('read_on_paper').STROKES  # each digit 0-9 as pen strokes on the 280x280 pad
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 PAD = 280  # the canvas' own pixels; CSS scales it on screen
-
-
-def arc(cx, cy, rx, ry, start, end, n=24):
-    """Points along an elliptical arc from angle start to end (degrees, clockwise on screen)."""
-    return [(cx + rx * math.cos(math.radians(start + (end - start) * i / n)),
-             cy + ry * math.sin(math.radians(start + (end - start) * i / n))) for i in range(n + 1)]
-
-
-# Each digit as pen strokes (lists of points on the 280x280 pad), written the way people write them.
-STROKES = {
-    0: [arc(140, 140, 55, 85, 0, 360)],
-    1: [[(150, 50), (150, 230)]],
-    2: [arc(140, 100, 50, 45, 200, 360) + [(175, 150), (90, 230), (200, 230)]],
-    3: [arc(135, 95, 50, 42, 210, 450) + arc(135, 183, 55, 47, 270, 510)],
-    4: [[(160, 50), (85, 170), (205, 170)], [(170, 110), (170, 235)]],
-    5: [[(195, 55), (110, 55), (100, 130)] + arc(140, 170, 60, 55, 235, 480)],
-    6: [[(175, 55), (130, 100), (100, 160)] + arc(145, 180, 47, 45, 180, 540)],
-    7: [[(85, 55), (200, 55), (120, 235)]],
-    8: [arc(140, 95, 42, 40, 90, 450), arc(140, 182, 52, 48, -90, 270)],
-    9: [arc(140, 100, 48, 45, 0, 360), [(188, 100), (175, 235)]],
-}
 
 
 @pytest.fixture(scope='module')

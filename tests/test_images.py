@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import bomb_bytes, make_digits
+from conftest import bomb_bytes, load_script, make_digits
 from digits import data, images
 from digits.errors import DigitsError
 
@@ -153,3 +153,23 @@ def test_real_mnist_digits_keep_their_place_when_preprocessed_again(real_data_di
     before, after = centres_of_mass(originals), centres_of_mass(again)
     np.testing.assert_allclose(before.mean(0), [14.0, 14.0], atol=0.05)
     np.testing.assert_allclose(after.mean(0), before.mean(0), atol=0.1)
+
+
+def test_a_hairline_is_thickened_and_an_mnist_stroke_is_left_alone():
+    hairline = np.zeros((80, 80), np.float32)
+    hairline[10:70, 39:41] = 1.0  # 2 pixels wide at 4x the box: half a pixel in the 20x20 box
+    assert images.stroke_width(hairline) == 2.0
+    assert images.stroke_width(images.normalize_strokes(hairline)) >= 5
+    stroke = np.zeros((80, 80), np.float32)
+    stroke[10:70, 35:45] = 1.0  # 10 pixels: MNIST's median width at this scale
+    np.testing.assert_array_equal(images.normalize_strokes(stroke), stroke)
+
+
+@pytest.mark.parametrize('pen', [2, 4, 28])
+def test_the_pen_width_hardly_changes_the_digit(pen):
+    """The same 7 written with a 2, 4 or 28 px pen on a 280 px pad carries about the ink of the 16 px one
+    (without thickening, a 2 px pen's digit had a seventh of it: a faint trace)."""
+    seven = [[(85, 55), (200, 55), (120, 235)]]
+    render = load_script('read_on_paper').render_strokes
+    mass = {width: images.to_mnist(render(seven, width)).astype(float).sum() for width in (pen, 16)}
+    assert 0.5 < mass[pen] / mass[16] < 2, mass
