@@ -8,11 +8,12 @@ from absl import app, flags, logging
 from digits.errors import DigitsError
 
 
-def run(main, prog: str, flags_help: Callable[[], str] | None = None):
+def run(main, prog: str, *, flags_help: Callable[[], str] | None = None, positional: bool = False):
     """app.run(main), printing DigitsError and flag errors as 'prog: error: ...' and exiting with 2.
 
     flags_help: what --help prints after the entry point's docstring (absl's own --help shows only
-    flags defined in the main module, and digits defines them in digits.config).
+    flags defined in the main module, and digits defines them in digits.config). positional: main takes
+    arguments besides the flags (file names); otherwise any is an error.
     """
 
     def parse_flags(argv):
@@ -20,9 +21,12 @@ def run(main, prog: str, flags_help: Callable[[], str] | None = None):
             print_help((sys.modules['__main__'].__doc__ or prog).strip() + '\n' + flags_help() +
                        '\n\nTry --helpfull to see every flag, absl\'s own included.')
         try:
-            return flags.FLAGS(argv)
+            rest = flags.FLAGS(argv)
         except flags.Error as e:
             fail(prog, str(e))
+        if len(rest) > 1 and not positional:
+            fail(prog, f'unexpected arguments: {" ".join(rest[1:])}')
+        return rest
 
     def guarded_main(argv):
         if not flags.FLAGS['verbosity'].present:

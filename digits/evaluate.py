@@ -7,8 +7,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        cli.fail('digits.evaluate', f'unexpected arguments: {" ".join(argv[1:])}')
+    del argv  # cli.run refuses positional arguments
     cfg = config.eval_config_from_flags(FLAGS)
     cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
     from digits import evaluation

@@ -24,7 +24,7 @@ def main(argv):
 def run():
     """The digits-predict command (and python -m digits.predict)."""
     config.define_predict_flags()
-    cli.run(main, 'digits.predict', flags_help=config.module_flags_help)
+    cli.run(main, 'digits.predict', flags_help=config.module_flags_help, positional=True)
 
 
 if __name__ == '__main__':

@@ -11,8 +11,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        cli.fail('digits.serve', f'unexpected arguments: {" ".join(argv[1:])}')
+    del argv  # cli.run refuses positional arguments
     cfg = config.serve_config_from_flags(FLAGS)
     cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
     from digits import server

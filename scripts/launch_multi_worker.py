@@ -90,4 +90,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    cli.run(main, 'launch_multi_worker')
+    cli.run(main, 'launch_multi_worker', positional=True)  # the training flags, after --
