@@ -64,7 +64,8 @@ def draw(driver, strokes):
 def reading(driver, previous: str, timeout: float = 20) -> str:
     """The text of #digit once it has changed from `previous` (the page reads by itself after a stroke)."""
     from selenium.webdriver.support.ui import WebDriverWait
-    WebDriverWait(driver, timeout).until(lambda d: d.find_element('id', 'digit').text not in (previous, ''))
+    WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: d.find_element('id', 'digit').text not in (previous, ''))
     return driver.find_element('id', 'digit').text
 
 

@@ -38,7 +38,8 @@ def one_sgd_step(replicas: int, name: str, l2: float, initial: list, jit_compile
     return [v.numpy() for v in net.weights]
 
 
-@pytest.mark.parametrize('name,l2', [('simple', 0.0), ('simple', 0.05), ('cnn', 0.0), ('cnn', 0.05)])
+# L2 with cnn adds nothing that simple with L2 does not check: the penalty's scaling is model-independent.
+@pytest.mark.parametrize('name,l2', [('simple', 0.0), ('simple', 0.05), ('cnn', 0.0)])
 def test_one_step_is_the_same_on_1_2_and_4_replicas(name, l2):
     """The update of every variable agrees to 3% of its largest entry (a replica-scaling mistake is 50-100%).
 

@@ -42,7 +42,13 @@ function continueStroke(event) {
 function endStroke(event) {
   if (event.pointerId !== drawing) return;
   drawing = null;
-  readTimer = setTimeout(() => pad.toBlob(read, 'image/png'), READ_DELAY_MS);
+  readTimer = setTimeout(() => read(padImage()), READ_DELAY_MS);
+}
+
+function padImage() {
+  // toDataURL, not toBlob: Chromium encodes toBlob in idle time, which delayed the reading by a second.
+  const bytes = atob(pad.toDataURL('image/png').split(',')[1]);
+  return new Blob([Uint8Array.from(bytes, c => c.charCodeAt(0))], {type: 'image/png'});
 }
 
 async function read(imageFile) {
