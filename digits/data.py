@@ -207,7 +207,7 @@ def check_batch_fits(split: Split, global_batch: int):
         raise DigitsError(f'--batch_size ({global_batch}) is larger than the training set ({len(split)} examples)')
 
 
-def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, start_step: int = 0,
+def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, start_step: int = 0,
                   input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Endless (images [b, h, w, 1] float32 in [0, 1], labels [b] int32) per-replica batches.
 

@@ -29,7 +29,7 @@ def evaluate_saved(config: EvalConfig, log=print) -> dict:
         run_dir.write_json(config.output_json, metrics)
     if config.report_dir:
         path = reporting.write_report(config.report_dir, analysis.analyze(logits_fn, test, config.batch_size), test,
-                                      dataset, config.model or config.run_dir)
+                                      dataset=dataset, source=config.model or config.run_dir)
         log(f'report: {path}')
     return metrics
 

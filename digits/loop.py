@@ -63,7 +63,7 @@ def count_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
 
 
-def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int,
+def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int, *,
                   jit_compile: bool = False, label_smoothing: float = 0.0) -> Callable:
     """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy', 'grad_norm', 'weight_norm',
     'nonfinite_*'} over num_steps (grad_norm: the mean over the steps; weight_norm: after the last).

@@ -55,7 +55,7 @@ REPORT_FIGURES = (('confusion.png', 'Confusion matrix'), ('errors.png', 'Most co
                   ('per_class.png', 'Per-class precision and recall'), ('reliability.png', 'Reliability'))
 
 
-def write_report(directory: str, result: analysis.Analysis, split: data.Split, dataset: str, source: str) -> str:
+def write_report(directory: str, result: analysis.Analysis, split: data.Split, *, dataset: str, source: str) -> str:
     """The evaluation report: four PNG figures and report.md linking them; returns report.md's path."""
     run_dir.check_writable(directory, f'--report_dir ({directory})')
     names = datasets.DATASETS[dataset].class_names

@@ -102,14 +102,19 @@ class Profiler:
         self.done = True
 
 
-def read_scalars(event_dir: str) -> dict:
-    """{tag: ([steps], [values])} of the scalar summaries in event_dir (e.g. logs/<run>/train)."""
+def read_events(event_dir: str, plugin: str) -> dict:
+    """{tag: [(step, tensor as a NumPy array), ...]} of one TensorBoard plugin's summaries in event_dir
+    ('scalars', 'images', 'histograms', 'text'...), e.g. logs/<run>/train."""
     found = {}
     for path in sorted(glob.glob(os.path.join(event_dir, 'events.out.tfevents.*'))):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name == 'scalars':
-                    steps, values = found.setdefault(value.tag, ([], []))
-                    steps.append(event.step)
-                    values.append(float(tf.make_ndarray(value.tensor)))
+                if value.metadata.plugin_data.plugin_name == plugin:
+                    found.setdefault(value.tag, []).append((event.step, tf.make_ndarray(value.tensor)))
     return found
+
+
+def read_scalars(event_dir: str) -> dict:
+    """{tag: ([steps], [values])} of the scalar summaries in event_dir (e.g. logs/<run>/train)."""
+    return {tag: ([step for step, _ in points], [float(value) for _, value in points])
+            for tag, points in read_events(event_dir, 'scalars').items()}

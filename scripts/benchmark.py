@@ -72,7 +72,8 @@ class DigitsLoop:
     def __init__(self, split, args, jit_compile=False, steps_per_call=None):
         model = model_lib.create('simple', precision=args.precision)
         state = loop.create_state(model, keras.optimizers.Adam(1e-3))
-        self._train_fn = loop.make_train_fn(tf.distribute.get_strategy(), state, args.batch_size, jit_compile)
+        self._train_fn = loop.make_train_fn(tf.distribute.get_strategy(), state, args.batch_size,
+                                            jit_compile=jit_compile)
         self._iterator = iter(data.train_dataset(split, args.batch_size, 0, args.augment))
         self._per_call = steps_per_call or args.steps_per_loop
 

@@ -33,7 +33,8 @@ def one_sgd_step(replicas: int, name: str, l2: float, initial: list, jit_compile
         state = loop.create_state(net, tf.keras.optimizers.SGD(0.5))
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: data.train_dataset(split, GLOBAL_BATCH, seed=0, augment=True, input_context=ctx))
-    metrics = loop.make_train_fn(strategy, state, GLOBAL_BATCH, jit_compile)(iter(dataset), tf.constant(1))
+    metrics = loop.make_train_fn(strategy, state, GLOBAL_BATCH, jit_compile=jit_compile)(iter(dataset),
+                                                                                       tf.constant(1))
     assert np.isfinite(float(metrics['loss']))
     return [v.numpy() for v in net.weights]
 

@@ -70,8 +70,8 @@ def poison_on_call(monkeypatch, call: int, variable: int):
     """Makes the train_fn's `call`-th call start from a NaN kernel, as a diverging run would."""
     real = loop.make_train_fn
 
-    def make(strategy, state, global_batch, *args):
-        train_fn, calls = real(strategy, state, global_batch, *args), []
+    def make(strategy, state, global_batch, **options):
+        train_fn, calls = real(strategy, state, global_batch, **options), []
 
         def poisoned(iterator, num_steps):
             calls.append(1)

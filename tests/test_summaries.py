@@ -1,5 +1,4 @@
 """digits.summaries: the smoke run's TensorBoard event files, read back."""
-import glob
 import os
 import subprocess
 import sys
@@ -11,21 +10,9 @@ from conftest import ROOT
 from digits import model, summaries
 
 
-def read_events(event_dir: str, plugin: str) -> dict:
-    """{tag: [(step, tensor as a NumPy array), ...]} of one TensorBoard plugin's summaries in event_dir."""
-    found = {}
-    for path in sorted(glob.glob(os.path.join(event_dir, 'events.out.tfevents.*'))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name == plugin:
-                    found.setdefault(value.tag, []).append((event.step, tf.make_ndarray(value.tensor)))
-    return found
-
-
 def read_scalars(event_dir: str) -> dict:
-    """{tag: [(step, value), ...]}."""
-    return {tag: [(step, float(v)) for step, v in values]
-            for tag, values in read_events(event_dir, 'scalars').items()}
+    """{tag: [(step, value), ...]}: summaries.read_scalars as pairs."""
+    return {tag: list(zip(steps, values)) for tag, (steps, values) in summaries.read_scalars(event_dir).items()}
 
 
 def test_train_and_eval_scalars_are_in_the_event_files(smoke_run):
@@ -48,8 +35,8 @@ def test_train_and_eval_scalars_are_in_the_event_files(smoke_run):
 
 def test_images_are_figures_at_each_evaluation(smoke_run):
     cfg, _, _ = smoke_run
-    train = read_events(os.path.join(cfg.run_dir, 'train'), 'images')
-    evals = read_events(os.path.join(cfg.run_dir, 'eval'), 'images')
+    train = summaries.read_events(os.path.join(cfg.run_dir, 'train'), 'images')
+    evals = summaries.read_events(os.path.join(cfg.run_dir, 'eval'), 'images')
     assert [step for step, _ in train['train/inputs']] == [0]
     for tag in ('eval/confusion_matrix', 'eval/worst_errors'):
         assert [step for step, _ in evals[tag]] == [30, 60], tag
@@ -60,16 +47,16 @@ def test_images_are_figures_at_each_evaluation(smoke_run):
 
 def test_weight_histograms_flags_and_hparams(smoke_run):
     cfg, _, _ = smoke_run
-    histograms = read_events(os.path.join(cfg.run_dir, 'train'), 'histograms')
+    histograms = summaries.read_events(os.path.join(cfg.run_dir, 'train'), 'histograms')
     variables = model.create(cfg.model).trainable_variables
     # Layer names get a process-wide counter suffix (batch_normalization_5): compare what is left.
     kinds = sorted(tag.split('/')[-1] for tag in histograms)
     assert kinds == sorted(v.path.split('/')[-1] for v in variables) and len(kinds) == 17
     assert all(tag.startswith('weights/cnn/') for tag in histograms)
     assert all([step for step, _ in values] == [30, 60] for values in histograms.values())
-    flags_text = read_events(os.path.join(cfg.run_dir, 'train'), 'text')['train/flags'][0][1]
+    flags_text = summaries.read_events(os.path.join(cfg.run_dir, 'train'), 'text')['train/flags'][0][1]
     assert b'| batch_size | 32 |' in flags_text.item()
-    hparams = read_events(cfg.run_dir, 'hparams')
+    hparams = summaries.read_events(cfg.run_dir, "hparams")
     assert hparams, 'no HParams session in the run directory'
 
 
