@@ -18,7 +18,8 @@ def run(main, prog: str, *, flags_help: Callable[[], str] | None = None, positio
 
     def parse_flags(argv):
         if flags_help and any(arg in ('--help', '-h', '-?', '--helpshort') for arg in argv[1:]):
-            print_help((sys.modules['__main__'].__doc__ or prog).strip() + '\n' + flags_help() +
+            doc = sys.modules[main.__module__].__doc__  # the entry point's, also when run as digits-<command>
+            print_help((doc or prog).strip() + '\n' + flags_help() +
                        '\n\nTry --helpfull to see every flag, absl\'s own included.')
         try:
             rest = flags.FLAGS(argv)
