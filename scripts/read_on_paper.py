@@ -3,13 +3,13 @@ digits written with pens from a hairline to a marker.
 
     python scripts/read_on_paper.py --model=models/<run> --data_dir=../shared/datasets/mnist-10k [--num=10000]
 
-Each test digit is read three ways: the original 28x28; the original passed through digits.predict's
-preprocessing again (images.to_mnist: what the preprocessing alone changes); and rendered as dark ink on
-a white 200x200 page, enlarged to 60-140 pixels and off-centre, saved as JPEG (quality 90) and decoded
-as digits.predict decodes a file. Prints the digits read right in each way, and how many the redrawing
-lost and gained against the originals. Then each digit 0-9 written as pen strokes (STROKES, which the
-browser test draws on the page) with pens 2 to 28 pixels wide on a 280x280 pad: how many of the ten
-are read right at each width.
+Each test digit is read as the original 28x28; as the original passed through digits.predict's
+preprocessing again (images.to_mnist: what the preprocessing alone changes); rendered as dark ink on a
+white 200x200 page, enlarged to 60-140 pixels and off-centre, saved as JPEG (quality 90) and decoded as
+digits.predict decodes a file; and that page scanned at low resolution or blurred (DEGRADED). Prints the
+digits read right in each way, and how many the redrawing lost and gained against the originals. Then
+each digit 0-9 written as pen strokes (STROKES, which the browser test draws on the page) with pens 2 to
+28 pixels wide on a 280x280 pad: how many of the ten are read right at each width.
 """
 import argparse
 import io
@@ -76,6 +76,27 @@ def as_jpeg_file(page: np.ndarray) -> np.ndarray:
     return tf.io.decode_image(buffer.getvalue()).numpy().astype(np.float32) / 255.0
 
 
+def scanned_at(side: int):
+    """The page as a low-resolution scan: the 200x200 page shrunk to side x side (area-averaged)."""
+    def scan(page: np.ndarray) -> np.ndarray:
+        from PIL import Image
+        return np.asarray(Image.fromarray(page).resize((side, side), Image.BOX), np.float32) / 255.0
+    return scan
+
+
+def blurred(radius: float):
+    """The page out of focus: a Gaussian blur of the given radius, in pixels of the 200x200 page."""
+    def blur(page: np.ndarray) -> np.ndarray:
+        from PIL import Image, ImageFilter
+        return np.asarray(Image.fromarray(page).filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
+    return blur
+
+
+# Harder copies of the paper page: low-resolution scans and blur.
+DEGRADED = {'scanned at 64x64': scanned_at(64), 'scanned at 40x40': scanned_at(40),
+            'blurred, radius 2': blurred(2), 'blurred, radius 4': blurred(4)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--model', required=True, help='Exported SavedModel (models/<run>).')
@@ -93,10 +114,13 @@ def main(argv=None):
     ways = {'original': originals,
             'preprocessed again': [images.to_mnist(d[..., None].astype(np.float32) / 255) for d in originals],
             'on paper (JPEG)': [images.to_mnist(as_jpeg_file(render_on_paper(d, rng))) for d in originals]}
+    for name, degrade in DEGRADED.items():  # each with its own seed: the figures above stay comparable
+        rng = np.random.default_rng(2)
+        ways[name] = [images.to_mnist(degrade(render_on_paper(d, rng))) for d in originals]
     right = {way: module.serve(np.stack(batch))['probabilities'].numpy().argmax(1) == labels
              for way, batch in ways.items()}
     for way, ok in right.items():
-        print(f'{way:<20} {ok.sum():>6}/{len(labels)} = {100 * ok.mean():.2f}%   lost {int((right["original"] & ~ok).sum())}, '
+        print(f'{way:<24} {ok.sum():>6}/{len(labels)} = {100 * ok.mean():.2f}%   lost {int((right["original"] & ~ok).sum())}, '
               f'gained {int((~right["original"] & ok).sum())}')
     read = {width: read_pen(module, width) for width in PEN_WIDTHS}
     print('pen strokes read right, of 10, by pen width on a 280-pixel pad: ' +
