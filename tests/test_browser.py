@@ -4,6 +4,8 @@ drops image files. The server is a real process on a loopback port, stopped at t
 import base64
 import os
 
+import numpy as np
+
 import pytest
 from PIL import Image
 
@@ -84,12 +86,9 @@ def test_the_page_reads_each_digit_drawn_with_the_mouse(page, tmp_path):
 
 def digit_file(tmp_path, k: int) -> str:
     """A PNG of digit k's strokes drawn with a thick pen (dark on white), as a user's image file."""
-    from PIL import ImageDraw
-    image = Image.new('L', (280, 280), 255)
-    for stroke in STROKES[k]:
-        ImageDraw.Draw(image).line(stroke, fill=0, width=18, joint='curve')
+    page = load_script('read_on_paper').render_strokes(STROKES[k], width=18)  # [280, 280, 1] in [0, 1]
     path = str(tmp_path / f'{k}.png')
-    image.save(path)
+    Image.fromarray((page[..., 0] * 255).astype(np.uint8)).save(path)
     return path
 
 

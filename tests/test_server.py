@@ -38,18 +38,11 @@ def request(url: str, body: bytes | None = None, method: str | None = None) -> t
         return e.code, e.read(), e.headers['Content-Type']
 
 
-def png(digit: np.ndarray) -> bytes:
-    """A white-on-black 28x28 digit as a PNG of dark ink on white paper, enlarged."""
-    buffer = io.BytesIO()
-    Image.fromarray(255 - digit).resize((84, 84)).save(buffer, format='PNG')
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope='module')
 def digits_and_expected(smoke_run):
     """PNG files of tiny test digits and what the export reads in each (the same code, in-process)."""
     module = export.load(smoke_run[0].export_dir)
-    bodies = [png(d) for d in make_digits(24, 9)[0]]
+    bodies = load_script('load_test').png_digits(make_digits(24, 9)[0])  # dark on white, enlarged
     batch = np.stack([images.digit_from_bytes(body, 'test') for body in bodies])
     return bodies, module.serve(batch)['probabilities'].numpy()
 
