@@ -75,9 +75,18 @@ class TrainConfig:
         check=fraction, fixed_on_resume=True)
     augment: bool = option(True, 'Random affine augmentation (rotate, scale, shift).', group='data',
                            fixed_on_resume=True, hparam=True)
+    blur: float = option(0.5, 'Fraction of training images also blurred (Gaussian, random sigma up to 1.5 px), '
+                         'so that the model reads out-of-focus and low-resolution scans.', group='data',
+                         check=fraction, fixed_on_resume=True, hparam=True)
     model: str = option('cnn', 'Architecture: cnn (default, stronger) or simple (the keras.io "Simple MNIST '
                         'convnet", for comparison with model.fit).', group='model', choices=MODELS,
                         fixed_on_resume=True, hparam=True)
+    width: int = option(32, 'cnn: channels of the first convolution block; each further block doubles them.',
+                        group='model', check=positive, fixed_on_resume=True, hparam=True)
+    blocks: int = option(2, 'cnn: convolution blocks, each ending in a 2x2 max-pool.', group='model',
+                         check=positive, fixed_on_resume=True, hparam=True)
+    convs_per_block: int = option(2, 'cnn: 3x3 convolutions (each with batch norm and ReLU) per block.',
+                                  group='model', check=positive, fixed_on_resume=True, hparam=True)
     l2: float = option(0.0, 'L2 penalty on conv/dense kernels, added to the loss.', group='model',
                        check=non_negative, fixed_on_resume=True, hparam=True)
     batch_size: int = option(128, 'Global batch size, shared by all replicas.', group='optimization',

@@ -207,9 +207,11 @@ def check_batch_fits(split: Split, global_batch: int):
         raise DigitsError(f'--batch_size ({global_batch}) is larger than the training set ({len(split)} examples)')
 
 
-def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, start_step: int = 0,
-                  input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, blur: float = 0.0,
+                  start_step: int = 0, input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Endless (images [b, h, w, 1] float32 in [0, 1], labels [b] int32) per-replica batches.
+
+    augment: random affine transforms; blur: the fraction of images also blurred (random_blur).
 
     Global batch `step` holds examples [step * global_batch, (step + 1) * global_batch) of the
     concatenated per-epoch permutations; each input pipeline / replica takes its own rows of it.
@@ -231,6 +233,9 @@ def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, 
             # example depends only on (seed, step, position), not on the replica layout.
             params = tf.random.stateless_uniform([global_batch, 4], seed=[seed, step], minval=-1, maxval=1)
             x = random_affine(x, params[row:row + tf.shape(idx)[0]])
+        if blur:
+            params = tf.random.stateless_uniform([global_batch, 2], seed=[seed + BLUR_STREAM, step])
+            x = random_blur(x, params[row:row + tf.shape(idx)[0]], blur)
         return x, tf.cast(tf.gather(labels, idx), tf.int32)
 
     return batches.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -312,3 +317,37 @@ def random_affine(images: tf.Tensor, params: tf.Tensor, max_degrees: float = 10.
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=transforms, output_shape=[height, width],
         fill_value=0.0, interpolation='BILINEAR', fill_mode='CONSTANT')
+
+
+BLUR_STREAM = 7919  # offsets the seed of blur's random numbers from the affine ones' (no correlation)
+MAX_BLUR_SIGMA = 1.5  # pixels of the 28x28 image: a 200-pixel page at 4 px blur, its digit 60 px tall
+
+
+def random_blur(images: tf.Tensor, params: tf.Tensor, fraction: float) -> tf.Tensor:
+    """Blurs a `fraction` of images [b, h, w, 1] (Gaussian, sigma uniform in (0, MAX_BLUR_SIGMA]), each then
+    rescaled so that its strongest ink is as strong as before, as digits.images does with a user's image.
+
+    params [b, 2] uniform in [0, 1): whether to blur (< fraction), and the sigma.
+    """
+    sigma = tf.maximum(params[:, 1] * MAX_BLUR_SIGMA, 0.05)[:, None]  # [b, 1]
+    taps = tf.range(-3, 4, dtype=tf.float32)[None, :]  # a 7-tap kernel covers 2 sigma of the widest blur
+    weights = tf.exp(-0.5 * (taps / sigma) ** 2)
+    weights /= tf.reduce_sum(weights, axis=1, keepdims=True)  # [b, 7]
+    blurred = blur_axis(blur_axis(images, weights, axis=1), weights, axis=2)
+    peak = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
+    blurred *= peak / tf.maximum(tf.reduce_max(blurred, axis=[1, 2, 3], keepdims=True), 1e-6)
+    chosen = (params[:, 0] < fraction)[:, None, None, None]
+    return tf.where(chosen, blurred, images)
+
+
+def blur_axis(images: tf.Tensor, weights: tf.Tensor, axis: int) -> tf.Tensor:
+    """Convolves each image [b, h, w, 1] along axis (1: rows, 2: columns) with its own kernel weights [b, k]."""
+    radius = weights.shape[1] // 2
+    padding = [[0, 0]] * 4
+    padding[axis] = [radius, radius]
+    padded, size = tf.pad(images, padding), images.shape[axis]
+    out = tf.zeros_like(images)
+    for k in range(weights.shape[1]):
+        window = padded[:, k:k + size] if axis == 1 else padded[:, :, k:k + size]
+        out += weights[:, k, None, None, None] * window
+    return out

@@ -42,7 +42,7 @@ def restore_model(root: str):
     latest = tf.train.latest_checkpoint(run.checkpoint_dir)
     if latest is None:
         raise DigitsError(f'--run_dir ({root}) has no checkpoint in {run.checkpoint_dir}')
-    model = model_lib.create(config.model, dataset=datasets.DATASETS[config.dataset], l2=config.l2)
+    model = model_lib.create_for(config, precision='float32')
     if not config.ema_decay:
         run_dir.read_checkpoint(tf.train.Checkpoint(model=model), latest).expect_partial()
         return model, config.dataset

@@ -56,7 +56,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     restore_latest(state.checkpoint(), run.checkpoint_dir, log)
     train_ds = strategy.distribute_datasets_from_function(
         lambda ctx: data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
-                                       start_step=int(state.step.numpy()), input_context=ctx))
+                                       blur=config.blur, start_step=int(state.step.numpy()), input_context=ctx))
     # Evaluation sees the weights' moving average when --ema_decay is set (optimizer.averaged_weights).
     run_eval = optimizer_lib.averaging(state.model, state.optimizer, loop.make_evaluator(
         strategy, lambda images: state.model(images, training=False), eval_split, config.eval_batch_size))
@@ -181,8 +181,7 @@ def check_batch_size(batch_size: int, num_replicas: int):
 
 def create_train_state(config: config_lib.TrainConfig, total_steps: int) -> loop.TrainState:
     """Model, optimizer (loss-scaled for float16) and step; call inside strategy.scope()."""
-    model = model_lib.create(config.model, dataset=datasets.DATASETS[config.dataset], l2=config.l2,
-                             precision=config.precision)
+    model = model_lib.create_for(config)
     return loop.create_state(model, optimizer_lib.create_for(config, total_steps))
 
 

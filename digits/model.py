@@ -50,13 +50,13 @@ class DigitCNN(keras.Model):
     per block see 5x5 patches at the cost of fewer weights. Measured: see the README results table.
     """
 
-    def __init__(self, num_classes: int, l2: float = 0.0, widths=(32, 64), hidden: int = 128,
-                 dropout: float = 0.4, **kwargs):
+    def __init__(self, num_classes: int, l2: float = 0.0, widths=(32, 64), convs_per_block: int = 2,
+                 hidden: int = 128, dropout: float = 0.4, **kwargs):
         super().__init__(**kwargs)
         reg = keras.regularizers.L2(l2) if l2 else None
         layers = []
         for width in widths:
-            for _ in range(2):
+            for _ in range(convs_per_block):
                 layers += [keras.layers.Conv2D(width, 3, padding='same', use_bias=False, kernel_regularizer=reg),
                            keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True),
                            keras.layers.ReLU()]
@@ -73,7 +73,7 @@ class DigitCNN(keras.Model):
         self.logits = keras.layers.Dense(num_classes, kernel_regularizer=reg, dtype='float32')
 
     def call(self, images, training=False):
-        x = self.blocks(images, training=training)  # [b, 28, 28, 32] -> [b, 14, 14, 32] -> [b, 7, 7, 64]
+        x = self.blocks(images, training=training)  # default: [b, 28, 28, 1] -> [b, 14, 14, 32] -> [b, 7, 7, 64]
         x = self.hidden(self.flatten(x))  # [b, 128]
         x = self.relu(self.hidden_norm(x, training=training))
         return self.logits(self.dropout(x, training=training))
@@ -94,6 +94,16 @@ def create(name: str, *, dataset: datasets.DatasetSpec = datasets.MNIST, l2: flo
         model = MODELS[name](dataset.num_classes, l2=l2, name=name, **kwargs)
         model(tf.zeros((1, *dataset.image_shape, 1)))  # Creates the variables now, before any trace.
     return model
+
+
+def create_for(config, *, precision: str | None = None) -> keras.Model:
+    """The model a TrainConfig describes (its architecture flags), in its precision unless given one."""
+    kwargs = {}
+    if config.model == 'cnn':
+        kwargs = dict(widths=tuple(config.width * 2**i for i in range(config.blocks)),
+                      convs_per_block=config.convs_per_block)
+    return create(config.model, dataset=datasets.DATASETS[config.dataset], l2=config.l2,
+                  precision=precision or config.precision, **kwargs)
 
 
 @contextlib.contextmanager

@@ -112,7 +112,8 @@ def smoke_config(tmp_dir, data_dir, **overrides):
     """A seconds-long training config on the tiny data, writing everything under tmp_dir."""
     from digits import config
     values = dict(data_dir=data_dir, model='cnn', batch_size=32, train_steps=60, learning_rate=0.003,
-                  warmup_steps=5, augment=False, logdir=os.path.join(tmp_dir, 'logs'), run_name='smoke',
+                  warmup_steps=5, augment=False, blur=0.0, logdir=os.path.join(tmp_dir, 'logs'),
+                  run_name='smoke',
                   export_dir=os.path.join(tmp_dir, 'models', 'smoke'), steps_per_loop=10,
                   log_every_steps=10, eval_every_steps=30, checkpoint_every_steps=20, eval_batch_size=64)
     values.update(overrides)
@@ -131,12 +132,13 @@ def smoke_run(tmp_path_factory, tiny_data_dir):
 
 @pytest.fixture(scope='session')
 def real_model(real_data_dir, tmp_path_factory):
-    """A cnn trained for 300 steps on the real training images, shared by every real-data test:
-    (config, results). Its evaluation batch of 384 does not divide the 10,000 test images."""
+    """A cnn trained for 300 steps on the real training images with the default recipe's augmentation,
+    shared by every real-data test: (config, results). Its evaluation batch of 384 does not divide the 10,000 test images."""
     from digits import experiment
     cfg = smoke_config(str(tmp_path_factory.mktemp('real_model')), real_data_dir, model='cnn', batch_size=128,
                        train_steps=300, steps_per_loop=50, log_every_steps=50, warmup_steps=50,
-                       eval_every_steps=300, checkpoint_every_steps=300, augment=True, eval_batch_size=384)
+                       eval_every_steps=300, checkpoint_every_steps=300, augment=True, blur=0.5,
+                       eval_batch_size=384)
     return cfg, experiment.train_and_evaluate(cfg, log=lambda line: None)
 
 

@@ -256,3 +256,24 @@ def test_real_data_loads_with_published_counts(real_data_dir):
     assert np.bincount(arrays.train.labels).tolist() == [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
     elements = batches(data.eval_dataset(arrays.test, 384), 10**6)
     assert sum(w.sum() for _, _, w in elements) == 10000
+
+
+def test_random_blur_is_a_gaussian_keeping_the_peak_for_the_chosen_fraction():
+    dot = np.zeros([2, 28, 28, 1], np.float32)
+    dot[:, 14, 10] = 0.8
+    params = tf.constant([[0.1, 1.0], [0.6, 1.0]])  # first: blurred at the widest sigma; second: not chosen
+    out = data.random_blur(tf.constant(dot), params, fraction=0.5).numpy()[..., 0]
+    np.testing.assert_array_equal(out[1], dot[1, ..., 0])
+    taps = np.exp(-0.5 * (np.arange(-3, 4) / data.MAX_BLUR_SIGMA) ** 2)
+    expected = np.outer(taps, taps) / np.outer(taps, taps).max() * 0.8  # separable, rescaled to the same peak
+    np.testing.assert_allclose(out[0, 11:18, 7:14], expected, atol=1e-5)
+    assert out[0].max() == pytest.approx(0.8) and np.count_nonzero(out[0]) == 49
+
+
+def test_blurred_batches_are_a_function_of_seed_and_step():
+    split = tiny_split()
+    run = batches(data.train_dataset(split, 16, seed=7, augment=True, blur=0.5), 6)
+    resumed = batches(data.train_dataset(split, 16, seed=7, augment=True, blur=0.5, start_step=4), 2)
+    plain = batches(data.train_dataset(split, 16, seed=7, augment=True), 6)
+    np.testing.assert_array_equal(np.stack([b[0] for b in run[4:]]), np.stack([b[0] for b in resumed]))
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(run, plain))  # some images were blurred

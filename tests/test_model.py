@@ -59,3 +59,17 @@ def test_the_dataset_decides_the_input_shape_and_classes():
                                   image_shape=(20, 24))
     for name in sorted(model.MODELS):
         assert model.create(name, dataset=shapes)(tf.zeros([2, 20, 24, 1])).shape == (2, 3)
+
+
+def test_create_for_builds_the_architecture_flags_describe():
+    cfg = config.TrainConfig(width=8, blocks=3, convs_per_block=1)
+    net = model.create_for(cfg)
+    kernels = [tuple(v.shape) for v in net.trainable_variables if len(v.shape) == 4]
+    assert kernels == [(3, 3, 1, 8), (3, 3, 8, 16), (3, 3, 16, 32)]
+    assert net.hidden.kernel.shape == (3 * 3 * 32, 128)  # 28 -> 14 -> 7 -> 3 after three pools
+    default = [tuple(v.shape) for v in model.create_for(config.TrainConfig()).trainable_variables if len(v.shape) == 4]
+    assert default == [(3, 3, 1, 32), (3, 3, 32, 32), (3, 3, 32, 64), (3, 3, 64, 64)]
+
+
+def test_create_for_gives_simple_no_architecture_flags():
+    assert model.create_for(config.TrainConfig(model='simple', width=8)).count_params() == 34826
