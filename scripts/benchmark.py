@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from digits import data, loop, model as model_lib
+from digits import data, fit_epoch, loop, model as model_lib
 from digits.errors import DigitsError
 
 
@@ -114,22 +114,6 @@ class BareStep:
         return time.perf_counter() - start
 
 
-def keras_io_convnet(precision: str) -> keras.Model:
-    """https://keras.io/examples/vision/mnist_convnet/, layer for layer (the `simple` model), built under
-    the dtype policy `precision` with the softmax in float32, as Keras' mixed-precision guide does."""
-    with model_lib.dtype_policy(precision):
-        return keras.Sequential([
-            keras.Input(shape=(28, 28, 1)),
-            keras.layers.Conv2D(32, kernel_size=(3, 3), activation='relu'),
-            keras.layers.MaxPooling2D(pool_size=(2, 2)),
-            keras.layers.Conv2D(64, kernel_size=(3, 3), activation='relu'),
-            keras.layers.MaxPooling2D(pool_size=(2, 2)),
-            keras.layers.Flatten(),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(10, activation='softmax', dtype='float32'),
-        ])
-
-
 class BatchClock(keras.callbacks.Callback):
     """Times from the end of fit's first batch to the end of its last, excluding fit's start-up."""
 
@@ -144,7 +128,7 @@ class KerasFit:
     """model.fit on the same pipeline, one epoch of `steps` + 1 batches per repeat."""
 
     def __init__(self, split, args, jit_compile='auto'):
-        self._model = keras_io_convnet(args.precision)
+        self._model = fit_epoch.keras_io_convnet(args.precision)
         self._model.compile(loss='sparse_categorical_crossentropy', optimizer='adam', metrics=['accuracy'],
                             jit_compile=jit_compile)
         self._dataset = data.train_dataset(split, args.batch_size, 0, args.augment)
@@ -161,7 +145,7 @@ class KerasFitArrays:
     """model.fit on NumPy arrays, as keras.io calls it; the whole call is timed."""
 
     def __init__(self, split, args):
-        self._model = keras_io_convnet(args.precision)
+        self._model = fit_epoch.keras_io_convnet(args.precision)
         self._model.compile(loss='sparse_categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
         self._x = split.images[..., None].astype(np.float32) / 255.0  # [n, 28, 28, 1], as keras.io prepares it
         self._y = split.labels.astype(np.int32)
@@ -229,6 +213,8 @@ def summarize(rates: dict, args) -> dict:
         summary['digits_vs_best_fit'] = median['digits'] / max(fits)
     if 'keras_fit_arrays' in median and 'digits' in median:
         summary['digits_vs_fit_arrays'] = median['digits'] / median['keras_fit_arrays']
+    if 'keras_fit_arrays' in median:
+        summary['fit_epoch_seconds'] = fit_epoch.IMAGES / median['keras_fit_arrays']
     if 'pipeline' in median and 'digits' in median:
         summary['pipeline_vs_digits'] = median['pipeline'] / median['digits']
     if 'bare_step' in median and 'digits' in median:
@@ -245,6 +231,8 @@ def print_summary(summary: dict):
         print(f'digits / best model.fit   {summary["digits_vs_best_fit"]:.2f}x')
     if 'digits_vs_fit_arrays' in summary:
         print(f'digits / model.fit(x, y) {summary["digits_vs_fit_arrays"]:.2f}x')
+    if 'keras_fit_arrays' in summary['images_per_sec']:
+        print(f'one fit-epoch              {summary["fit_epoch_seconds"]:.2f} s (10,000 images of model.fit(x, y))')
     if 'pipeline_vs_digits' in summary:
         print(f'pipeline / digits         {summary["pipeline_vs_digits"]:.1f}x')
     if 'digits_vs_bare_step' in summary:

@@ -1,0 +1,338 @@
+"""Runs a grid or random search of digits.train runs and ranks them, with each run's time in fit-epochs.
+
+    python scripts/sweep.py --sweep_dir=logs/sweep-lr --grid=learning_rate=1e-3,3e-3 --grid=batch_size=128,256 \\
+        --flagfile=configs/mnist.cfg --data_dir=../shared/datasets/mnist-10k --validation_split=0.1
+
+Every argument the sweep does not know is passed to each run of digits.train; each --grid (or, with
+--random=N, --range) adds one flag per point. A point is an ordinary run directory under --sweep_dir (so
+`tensorboard --logdir <sweep_dir>` compares them in its HParams view), named by its values, with its export
+inside it. Rerunning the same command skips finished points and resumes interrupted ones from their last
+checkpoint. --grid=flagfile=configs/fast.cfg,configs/mnist.cfg compares recipes; --grid=seed=0,1,2 adds each
+point's mean and worst over the seeds.
+
+The table is sorted by validation accuracy (test accuracy when the runs hold out no validation split), with
+each run's wall seconds (results.json) divided by the fit-epoch measured at the start of the invocation
+that ran it (digits.fit_epoch); it is also written as results.csv and results.md in the sweep folder.
+--best_flagfile writes the best point as a flagfile. Exit status: 0, 1 if a run failed, 2 for bad arguments.
+"""
+import argparse
+import concurrent.futures
+import csv
+import itertools
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+
+from absl import flags
+
+from digits import config
+from digits.errors import DigitsError
+
+# Run options, not part of a recipe: left out of --best_flagfile.
+RUN_FLAGS = ('data_dir', 'validation_split', 'logdir', 'run_name', 'export_dir', 'seed')
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], allow_abbrev=False,
+                                     epilog='Other arguments go to every run of digits.train.')
+    parser.add_argument('--sweep_dir', required=True, help='Folder of the sweep: one run directory per point.')
+    parser.add_argument('--grid', action='append', default=[], metavar='FLAG=V1,V2,...',
+                        help='Values of one digits.train flag; the points are every combination.')
+    parser.add_argument('--range', action='append', default=[], metavar='FLAG=LOW:HIGH[:log]',
+                        help='With --random: a number drawn uniformly (log: log-uniformly) in [LOW, HIGH].')
+    parser.add_argument('--random', type=int, default=0, metavar='N',
+                        help='Draw N points at random from the --grid values and --range intervals (0: the grid).')
+    parser.add_argument('--search_seed', type=int, default=0, help='Seed of the random draws.')
+    parser.add_argument('--parallel', type=int, default=1, help='Runs at a time (each a process).')
+    parser.add_argument('--fit_epoch_seconds', type=float, default=0.0,
+                        help='The unit, if already measured on this machine (0: measure it now).')
+    parser.add_argument('--best_flagfile', help='Write the best point as a flagfile here.')
+    args, train_args = parser.parse_known_args(argv)
+    for name in ('random', 'parallel'):
+        if getattr(args, name) < (0 if name == 'random' else 1):
+            raise DigitsError(f'--{name} ({getattr(args, name)}) must be {"non-negative" if name == "random" else "positive"}')
+    if args.range and not args.random:
+        raise DigitsError('--range needs --random=N (a grid has no intervals)')
+    if not args.grid and not args.range:
+        raise DigitsError('nothing to sweep: give at least one --grid=FLAG=V1,V2,... (or --random=N --range=...)')
+    return args, train_args
+
+
+def parse_spec(spec: str, option: str) -> tuple[str, str]:
+    """'name=rest' -> (name, rest), with a one-line error for anything else."""
+    name, sep, rest = spec.partition('=')
+    if not sep or not name or not rest:
+        raise DigitsError(f'--{option} ({spec}) must look like FLAG={"V1,V2" if option == "grid" else "LOW:HIGH"}')
+    return name.lstrip('-'), rest
+
+
+def grid_values(specs: list[str]) -> dict[str, list[str]]:
+    """{flag: its values}, in the order given."""
+    grid = {}
+    for spec in specs:
+        name, rest = parse_spec(spec, 'grid')
+        grid[name] = [v for v in rest.split(',') if v]
+    return grid
+
+
+def range_bounds(specs: list[str]) -> dict[str, tuple[float, float, bool]]:
+    """{flag: (low, high, log-uniform?)}."""
+    ranges = {}
+    for spec in specs:
+        name, rest = parse_spec(spec, 'range')
+        parts = rest.split(':')
+        try:
+            low, high = float(parts[0]), float(parts[1])
+        except (ValueError, IndexError):
+            raise DigitsError(f'--range ({spec}) must look like FLAG=LOW:HIGH or FLAG=LOW:HIGH:log') from None
+        log = parts[2:] == ['log']
+        if not low < high or (log and low <= 0) or len(parts) > 3 or (len(parts) == 3 and not log):
+            raise DigitsError(f'--range ({spec}) needs LOW < HIGH (both positive with :log)')
+        ranges[name] = (low, high, log)
+    return ranges
+
+
+def make_points(grid: dict, ranges: dict, num_random: int, seed: int) -> list[dict[str, str]]:
+    """Every combination of the grid, or num_random draws (the same ones for the same seed)."""
+    if not num_random:
+        return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    rng, points = random.Random(seed), []
+    for _ in range(num_random):
+        point = {name: rng.choice(values) for name, values in grid.items()}
+        for name, (low, high, log) in ranges.items():
+            value = math.exp(rng.uniform(math.log(low), math.log(high))) if log else rng.uniform(low, high)
+            point[name] = f'{value:.3g}'
+        points.append(point)
+    return points
+
+
+def point_name(point: dict) -> str:
+    """The run directory's name: its values, a flagfile by its file name."""
+    return ','.join(f'{k}={os.path.splitext(os.path.basename(v))[0] if k == "flagfile" else v}'
+                    for k, v in point.items())
+
+
+def train_args_of(point: dict, base: list[str], sweep_dir: str) -> list[str]:
+    """digits.train's arguments for a point: its flagfile first (later flags override it), then the
+    common arguments, then its own values and where it writes."""
+    name, run = point_name(point), os.path.join(sweep_dir, point_name(point))
+    first = [f'--flagfile={point["flagfile"]}'] if 'flagfile' in point else []
+    own = [f'--{k}={v}' for k, v in point.items() if k != 'flagfile']
+    return first + base + own + [f'--logdir={sweep_dir}', f'--run_name={name}',
+                                 f'--export_dir={os.path.join(run, "export")}']
+
+
+def check_point(args: list[str]) -> config.TrainConfig:
+    """The point's TrainConfig, parsed and checked as digits.train would, before anything runs."""
+    values = flags.FlagValues()
+    config.define_train_flags(values)
+    try:
+        values(['digits.train'] + args)
+    except flags.Error as e:
+        raise DigitsError(str(e)) from None
+    return config.train_config_from_flags(values)
+
+
+def check_sweep_record(sweep_dir: str, record: dict):
+    """A sweep folder belongs to one command: rerunning it resumes; other arguments need another folder."""
+    path = os.path.join(sweep_dir, 'sweep.json')
+    if os.path.exists(path):
+        with open(path) as f:
+            before = json.load(f)
+        if before != record:
+            raise DigitsError(f'--sweep_dir ({sweep_dir}) holds a sweep of other arguments ({path}); rerun that '
+                              f'command to resume it, or use a new --sweep_dir')
+    os.makedirs(sweep_dir, exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=2)
+
+
+def measure_unit(cfg: config.TrainConfig) -> float:
+    """Seconds of one fit-epoch on this machine (digits.fit_epoch), on the sweep's training images."""
+    from digits import cli
+    cli.load_tensorflow()
+    from digits import data, fit_epoch
+    train = data.load(cfg.dataset, cfg.data_dir).train
+    return fit_epoch.measure_seconds(train.images, train.labels)
+
+
+def run_point(name: str, args: list[str], sweep_dir: str, unit: float, parallel: int) -> int:
+    """Trains one point (output in <sweep_dir>/<name>.log); records the unit its time is counted in."""
+    with open(os.path.join(sweep_dir, f'{name}.log'), 'a') as log:
+        code = subprocess.run([sys.executable, '-m', 'digits.train', *args], stdout=log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL).returncode
+    if code == 0:
+        record_unit(sweep_dir, name, unit, parallel=parallel)
+    return code
+
+
+def record_unit(sweep_dir: str, name: str, unit: float, **extra):
+    """Marks a point finished, with the fit-epoch its time is counted in."""
+    with open(os.path.join(sweep_dir, name, 'sweep_point.json'), 'w') as f:
+        json.dump({'fit_epoch_seconds': unit, **extra}, f)
+
+
+def is_finished(sweep_dir: str, name: str) -> bool:
+    return os.path.exists(os.path.join(sweep_dir, name, 'sweep_point.json'))
+
+
+def last_line(sweep_dir: str, name: str) -> str:
+    """The last line a failed run printed (its one-line error)."""
+    try:
+        with open(os.path.join(sweep_dir, f'{name}.log')) as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return ''
+    return lines[-1] if lines else ''
+
+
+def collect_row(sweep_dir: str, point: dict) -> dict:
+    """A finished point's figures: its values, accuracies, wall seconds and fit-epochs."""
+    name = point_name(point)
+    with open(os.path.join(sweep_dir, name, 'results.json')) as f:
+        results = json.load(f)
+    with open(os.path.join(sweep_dir, name, 'sweep_point.json')) as f:
+        unit = json.load(f)['fit_epoch_seconds']
+    return {**point, 'validation_accuracy': results.get('validation_accuracy'),
+            'test_accuracy': results['test_accuracy'], 'wall_seconds': results['wall_seconds'],
+            'fit_epochs': results['wall_seconds'] / unit, 'steps': results['global_step'], 'run': name}
+
+
+def rank(rows: list[dict]) -> tuple[list[dict], str]:
+    """Rows sorted by validation accuracy (test accuracy if no run held out a validation split)."""
+    metric = 'validation_accuracy' if all(r['validation_accuracy'] is not None for r in rows) else 'test_accuracy'
+    return sorted(rows, key=lambda r: -r[metric]), metric
+
+
+def format_table(rows: list[dict], keys: list[str], metric: str) -> list[list[str]]:
+    """Header and rows as strings: the point's values, then the figures."""
+    figures = (['validation %'] if metric == 'validation_accuracy' else []) + ['test %', 'seconds', 'fit-epochs', 'steps']
+    table = [keys + figures]
+    for r in rows:
+        values = [point_name({k: r[k]}).split('=', 1)[1] for k in keys]
+        accuracy = [f'{100 * r["validation_accuracy"]:.2f}'] if metric == 'validation_accuracy' else []
+        table.append(values + accuracy + [f'{100 * r["test_accuracy"]:.2f}', f'{r["wall_seconds"]:.1f}',
+                                          f'{r["fit_epochs"]:.1f}', str(r['steps'])])
+    return table
+
+
+def summarize_seeds(rows: list[dict], keys: list[str], metric: str) -> list[list[str]]:
+    """Mean and worst over the seeds of each other combination: of the metric, then of test accuracy."""
+    others = [k for k in keys if k != 'seed']
+    metrics = [metric] + (['test_accuracy'] if metric != 'test_accuracy' else [])
+    groups = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in others), []).append(r)
+    table = [others + ['seeds'] + [f'{m.split("_")[0]} {s} %' for m in metrics for s in ('mean', 'worst')]
+             + ['fit-epochs mean']]
+    for values, group in sorted(groups.items(), key=lambda kv: -statistics.mean(r[metric] for r in kv[1])):
+        figures = [f'{100 * f([r[m] for r in group]):.2f}' for m in metrics for f in (statistics.mean, min)]
+        table.append([point_name({k: v}).split('=', 1)[1] for k, v in zip(others, values)] + [str(len(group))]
+                     + figures + [f'{statistics.mean(r["fit_epochs"] for r in group):.1f}'])
+    return table
+
+
+def aligned(table: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return '\n'.join('  '.join(cell.rjust(w) for cell, w in zip(row, widths)) for row in table)
+
+
+def markdown(table: list[list[str]]) -> str:
+    lines = ['| ' + ' | '.join(table[0]) + ' |', '|' + '---|' * len(table[0])]
+    return '\n'.join(lines + ['| ' + ' | '.join(row) + ' |' for row in table[1:]])
+
+
+def write_tables(sweep_dir: str, table: list[list[str]], seeds: list[list[str]] | None, footer: str):
+    with open(os.path.join(sweep_dir, 'results.csv'), 'w', newline='') as f:
+        csv.writer(f).writerows(table)
+    with open(os.path.join(sweep_dir, 'results.md'), 'w') as f:
+        f.write(markdown(table) + '\n\n' + (markdown(seeds) + '\n\n' if seeds else '') + footer + '\n')
+
+
+def write_best_flagfile(path: str, best: dict, keys: list[str], base: list[str], metric: str, command: str):
+    """The best point as a flagfile: what it measured, how, then the common recipe flags and its values."""
+    recipe = [a for a in base if a.lstrip('-').split('=')[0] not in RUN_FLAGS]
+    first = [f'--flagfile={best["flagfile"]}'] if 'flagfile' in keys else []
+    own = [f'--{k}={best[k]}' for k in keys if k not in ('flagfile',) + RUN_FLAGS]
+    with open(path, 'w') as f:
+        f.write(f'# Best point ({best["run"]}) of: {command}\n'
+                f'#   {metric.replace("_", " ")} {100 * best[metric]:.2f}%, test {100 * best["test_accuracy"]:.2f}%, '
+                f'{best["wall_seconds"]:.0f} s = {best["fit_epochs"]:.1f} fit-epochs.\n')
+        f.write('\n'.join(first + recipe + own) + '\n')
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args, base = parse_args(argv)
+        points = make_points(grid_values(args.grid), range_bounds(args.range), args.random, args.search_seed)
+        configs = [check_point(train_args_of(p, base, args.sweep_dir)) for p in points]
+        check_sweep_record(args.sweep_dir, {'train_args': base, 'points': [point_name(p) for p in points]})
+    except DigitsError as e:
+        print(f'sweep: error: {e}', file=sys.stderr)
+        return 2
+    pending = [p for p in points if not is_finished(args.sweep_dir, point_name(p))]
+    unit = args.fit_epoch_seconds or (measure_unit(configs[0]) if pending else 0.0)
+    if pending:
+        print(f'sweep: {len(points)} points, {len(points) - len(pending)} already finished; one fit-epoch on this '
+              f'machine: {unit:.2f} s; {args.parallel} run(s) at a time, logs in {args.sweep_dir}', flush=True)
+    failed = run_pending(pending, base, args, unit)
+    if pending and not args.fit_epoch_seconds:
+        bracket_unit(pending, failed, args, unit, measure_unit(configs[0]))
+    finished = [p for p in points if is_finished(args.sweep_dir, point_name(p))]
+    if not finished:
+        return 1
+    rows, metric = rank([collect_row(args.sweep_dir, p) for p in finished])
+    keys = list(points[0])
+    table = format_table(rows, keys, metric)
+    seeds = summarize_seeds(rows, keys, metric) if 'seed' in keys else None
+    footer = (f'{len(finished)} of {len(points)} points; sorted by {metric.replace("_", " ")}; fit-epochs: wall '
+              f'seconds / the keras.io convnet\'s model.fit epoch of 10,000 images on the same machine'
+              + (f' (runs {args.parallel} at a time: their times include sharing the CPU)' if args.parallel > 1 else ''))
+    print(aligned(table) + ('\n\n' + aligned(seeds) if seeds else '') + '\n' + footer, flush=True)
+    write_tables(args.sweep_dir, table, seeds, footer)
+    if args.best_flagfile:
+        write_best_flagfile(args.best_flagfile, rows[0], keys, base, metric, 'python scripts/sweep.py ' + ' '.join(argv))
+        print(f'best point written to {args.best_flagfile}')
+    return 1 if failed else 0
+
+
+def bracket_unit(ran: list[dict], failed: list[str], args, before: float, after: float):
+    """The machine's speed drifts (the unit measured 0.81-1.13 s within a minute here): the points just run
+    are counted in the mean of the fit-epoch measured before and after them."""
+    unit = (before + after) / 2
+    print(f'sweep: one fit-epoch measured {before:.2f} s before the runs and {after:.2f} s after; their times '
+          f'are counted in the mean, {unit:.2f} s', flush=True)
+    for point in ran:
+        if point_name(point) not in failed:
+            record_unit(args.sweep_dir, point_name(point), unit, parallel=args.parallel, measured=[before, after])
+
+
+def run_pending(pending: list[dict], base: list[str], args, unit: float) -> list[str]:
+    """Runs the points not finished yet, --parallel at a time; returns the names of those that failed."""
+    failed = []
+
+    def one(point):
+        name = point_name(point)
+        code = run_point(name, train_args_of(point, base, args.sweep_dir), args.sweep_dir, unit, args.parallel)
+        if code:
+            failed.append(name)
+            print(f'failed   {name} (exit {code}): {last_line(args.sweep_dir, name)}', flush=True)
+            return
+        row = collect_row(args.sweep_dir, point)
+        accuracy = (f'validation {100 * row["validation_accuracy"]:.2f}%, ' if row['validation_accuracy'] is not None
+                    else '')
+        print(f'finished {name}: {accuracy}test {100 * row["test_accuracy"]:.2f}%, {row["wall_seconds"]:.1f} s',
+              flush=True)
+
+    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+        list(pool.map(one, pending))
+    return failed
+
+
+if __name__ == '__main__':
+    sys.exit(main())
