@@ -132,11 +132,13 @@ def smoke_run(tmp_path_factory, tiny_data_dir):
 
 @pytest.fixture(scope='session')
 def real_model(real_data_dir, tmp_path_factory):
-    """A cnn trained for 300 steps on the real training images with the default recipe's augmentation,
-    shared by every real-data test: (config, results). Its evaluation batch of 384 does not divide the 10,000 test images."""
+    """A half-width cnn (--width=16: 12 s here, against 20 s at the default width) trained for 300 steps on
+    the real training images with the default recipe's augmentation, shared by every real-data test:
+    (config, results). 98.75% on the test set; every real-data margin in the tests was measured on it.
+    Its evaluation batch of 384 does not divide the 10,000 test images."""
     from digits import experiment
-    cfg = smoke_config(str(tmp_path_factory.mktemp('real_model')), real_data_dir, model='cnn', batch_size=128,
-                       train_steps=300, steps_per_loop=50, log_every_steps=50, warmup_steps=50,
+    cfg = smoke_config(str(tmp_path_factory.mktemp('real_model')), real_data_dir, model='cnn', width=16,
+                       batch_size=128, train_steps=300, steps_per_loop=50, log_every_steps=50, warmup_steps=50,
                        eval_every_steps=300, checkpoint_every_steps=300, augment=True, blur=0.5,
                        eval_batch_size=384)
     return cfg, experiment.train_and_evaluate(cfg, log=lambda line: None)
