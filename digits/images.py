@@ -14,11 +14,12 @@ from digits.errors import DigitsError
 
 FRAME, BOX = 28, 20
 INK_THRESHOLD = 0.25  # Of the ink's full strength: fainter pixels (paper texture, JPEG ringing) don't count.
-SUPERSAMPLE = 4  # strokes are measured and thickened at 4x the box (80x80) before it is scaled to 20x20
-# The thinnest stroke left as it is, in pixels at SUPERSAMPLE x the box: 19 in 20 MNIST training digits
-# have wider strokes (5th percentile 7.1 of mnist-10k's training digits, median 10.7; scripts/read_on_paper.py
-# --pens measures what it does).
-MIN_STROKE = 7.0
+SUPERSAMPLE = 4  # strokes are measured and normalised at 4x the box (80x80) before it is scaled to 20x20
+# The thinnest and the widest stroke left as they are, in pixels at SUPERSAMPLE x the box: 19 in 20 MNIST
+# training digits have wider strokes than MIN_STROKE, 19 in 20 narrower than MAX_STROKE (percentiles 5
+# and 95 of mnist-10k's training digits: 7.1 and 16.4, median 10.7). scripts/read_on_paper.py measures
+# what they do.
+MIN_STROKE, MAX_STROKE = 7.0, 16.4
 # Larger images are refused from their header, before decoding: a 40-megapixel RGB image already takes
 # 480 MB as float32, and a few hundred bytes of PNG can declare billions of pixels (a decompression bomb).
 MAX_PIXELS = 40_000_000
@@ -133,7 +134,7 @@ def crop_to_ink(ink: np.ndarray) -> np.ndarray:
 
 def fit_box(ink: np.ndarray) -> np.ndarray:
     """Scales ink so that its longer side is BOX pixels, keeping the aspect ratio (anti-aliased), with
-    strokes thinner than MNIST's thickened on the way (normalize_strokes, at SUPERSAMPLE x the box)."""
+    strokes thinner or wider than MNIST's normalised on the way (normalize_strokes, at SUPERSAMPLE x the box)."""
     h, w = ink.shape
     scale = BOX / max(h, w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
@@ -149,13 +150,18 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def normalize_strokes(fine: np.ndarray) -> np.ndarray:
-    """Thickens strokes thinner than MIN_STROKE (a hairline, a fine pen) by dilating them with a disk.
+    """Thickens strokes thinner than MIN_STROKE (a hairline, a fine pen) by dilating them with a disk, and
+    thins strokes wider than MAX_STROKE (a marker) by eroding them.
 
     fine: the digit at SUPERSAMPLE x its box size, where even a 2-pixel pen on a 280-pixel canvas still
     shows as a line; scaled straight to 20x20 it would fade to a faint trace that looks nothing like
-    MNIST's strokes."""
-    missing = MIN_STROKE - stroke_width(fine)
-    return dilate(fine, round(missing / 2)) if missing >= 1 else fine
+    MNIST's strokes, and a marker's strokes would fill the loops of a 6, 8, 9 or 0."""
+    width = stroke_width(fine)
+    if MIN_STROKE - width >= 1:
+        return dilate(fine, round((MIN_STROKE - width) / 2))
+    if width - MAX_STROKE >= 1:
+        return erode(fine, round((width - MAX_STROKE) / 2))
+    return fine
 
 
 def stroke_width(ink: np.ndarray) -> float:
@@ -168,12 +174,22 @@ def stroke_width(ink: np.ndarray) -> float:
 
 def dilate(ink: np.ndarray, radius: int) -> np.ndarray:
     """Grey-level dilation of ink [h, w] by a disk of the given radius (each pixel: the max around it)."""
+    return disk_filter(ink, radius, np.maximum)
+
+
+def erode(ink: np.ndarray, radius: int) -> np.ndarray:
+    """Grey-level erosion of ink [h, w] by a disk of the given radius (each pixel: the min around it)."""
+    return disk_filter(ink, radius, np.minimum)
+
+
+def disk_filter(ink: np.ndarray, radius: int, combine) -> np.ndarray:
+    """Combines (np.maximum or np.minimum) each pixel of ink [h, w] with those within a disk of radius."""
     padded, out = np.pad(ink, radius), ink.copy()
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
             if dy * dy + dx * dx <= radius * (radius + 1):
-                out = np.maximum(out, padded[radius + dy:radius + dy + ink.shape[0],
-                                             radius + dx:radius + dx + ink.shape[1]])
+                out = combine(out, padded[radius + dy:radius + dy + ink.shape[0],
+                                          radius + dx:radius + dx + ink.shape[1]])
     return out
 
 

@@ -6,10 +6,11 @@ digits written with pens from a hairline to a marker.
 Each test digit is read as the original 28x28; as the original passed through digits.predict's
 preprocessing again (images.to_mnist: what the preprocessing alone changes); rendered as dark ink on a
 white 200x200 page, enlarged to 60-140 pixels and off-centre, saved as JPEG (quality 90) and decoded as
-digits.predict decodes a file; and that page scanned at low resolution or blurred (DEGRADED). Prints the
-digits read right in each way, and how many the redrawing lost and gained against the originals. Then
-each digit 0-9 written as pen strokes (STROKES, which the browser test draws on the page) with pens 2 to
-28 pixels wide on a 280x280 pad: how many of the ten are read right at each width.
+digits.predict decodes a file; and that page redrawn with a thinner or a thicker pen, scanned at low
+resolution or blurred (DEGRADED). Prints the digits read right in each way, and how many the redrawing
+lost and gained against the originals. Then each digit 0-9 written as pen strokes (STROKES, which the
+browser test draws on the page) with pens 2 to 28 pixels wide on a 280x280 pad: how many of the ten
+are read right at each width.
 """
 import argparse
 import io
@@ -92,8 +93,20 @@ def blurred(radius: float):
     return blur
 
 
-# Harder copies of the paper page: low-resolution scans and blur.
-DEGRADED = {'scanned at 64x64': scanned_at(64), 'scanned at 40x40': scanned_at(40),
+def redrawn_with_pen(size: int, thicker: bool):
+    """The page's ink as a thinner or thicker pen draws it: eroded or dilated by a size x size square (on
+    the 200x200 page the digits' strokes are 4-12 pixels wide)."""
+    def redraw(page: np.ndarray) -> np.ndarray:
+        from PIL import Image, ImageFilter
+        grow = ImageFilter.MinFilter(size) if thicker else ImageFilter.MaxFilter(size)  # dark ink: min grows it
+        return np.asarray(Image.fromarray(page).filter(grow), np.float32) / 255.0
+    return redraw
+
+
+# Harder copies of the paper page: other pens, low-resolution scans and blur.
+DEGRADED = {'thinner pen (-2 px)': redrawn_with_pen(3, thicker=False),
+            'marker (+6 px)': redrawn_with_pen(7, thicker=True),
+            'scanned at 64x64': scanned_at(64), 'scanned at 40x40': scanned_at(40),
             'blurred, radius 2': blurred(2), 'blurred, radius 4': blurred(4)}
 
 

@@ -52,9 +52,10 @@ def parse_args(argv):
                         help='The unit, if already measured on this machine (0: measure it now).')
     parser.add_argument('--best_flagfile', help='Write the best point as a flagfile here.')
     args, train_args = parser.parse_known_args(argv)
-    for name in ('random', 'parallel'):
-        if getattr(args, name) < (0 if name == 'random' else 1):
-            raise DigitsError(f'--{name} ({getattr(args, name)}) must be {"non-negative" if name == "random" else "positive"}')
+    if args.random < 0:
+        raise DigitsError(f'--random ({args.random}) must not be negative')
+    if args.parallel < 1:
+        raise DigitsError(f'--parallel ({args.parallel}) must be positive')
     if args.range and not args.random:
         raise DigitsError('--range needs --random=N (a grid has no intervals)')
     if not args.grid and not args.range:
@@ -210,7 +211,8 @@ def rank(rows: list[dict]) -> tuple[list[dict], str]:
 
 def format_table(rows: list[dict], keys: list[str], metric: str) -> list[list[str]]:
     """Header and rows as strings: the point's values, then the figures."""
-    figures = (['validation %'] if metric == 'validation_accuracy' else []) + ['test %', 'seconds', 'fit-epochs', 'steps']
+    validation = ['validation %'] if metric == 'validation_accuracy' else []
+    figures = validation + ['test %', 'seconds', 'fit-epochs', 'steps']
     table = [keys + figures]
     for r in rows:
         values = [point_name({k: r[k]}).split('=', 1)[1] for k in keys]
@@ -284,21 +286,26 @@ def main(argv=None):
     if pending and not args.fit_epoch_seconds:
         bracket_unit(pending, failed, args, unit, measure_unit(configs[0]))
     finished = [p for p in points if is_finished(args.sweep_dir, point_name(p))]
-    if not finished:
-        return 1
+    if finished:
+        report(finished, len(points), base, args, 'python scripts/sweep.py ' + ' '.join(argv))
+    return 1 if failed or not finished else 0
+
+
+def report(finished: list[dict], num_points: int, base: list[str], args, command: str):
+    """Prints the ranked table (and the summary over seeds), writes it as CSV and Markdown, and the best
+    point as a flagfile if asked."""
     rows, metric = rank([collect_row(args.sweep_dir, p) for p in finished])
-    keys = list(points[0])
+    keys = list(finished[0])
     table = format_table(rows, keys, metric)
     seeds = summarize_seeds(rows, keys, metric) if 'seed' in keys else None
-    footer = (f'{len(finished)} of {len(points)} points; sorted by {metric.replace("_", " ")}; fit-epochs: wall '
-              f'seconds / the keras.io convnet\'s model.fit epoch of 10,000 images on the same machine'
-              + (f' (runs {args.parallel} at a time: their times include sharing the CPU)' if args.parallel > 1 else ''))
+    shared = f' (runs {args.parallel} at a time: their times include sharing the CPU)' if args.parallel > 1 else ''
+    footer = (f'{len(finished)} of {num_points} points; sorted by {metric.replace("_", " ")}; fit-epochs: wall '
+              f'seconds / the keras.io convnet\'s model.fit epoch of 10,000 images on the same machine{shared}')
     print(aligned(table) + ('\n\n' + aligned(seeds) if seeds else '') + '\n' + footer, flush=True)
     write_tables(args.sweep_dir, table, seeds, footer)
     if args.best_flagfile:
-        write_best_flagfile(args.best_flagfile, rows[0], keys, base, metric, 'python scripts/sweep.py ' + ' '.join(argv))
+        write_best_flagfile(args.best_flagfile, rows[0], keys, base, metric, command)
         print(f'best point written to {args.best_flagfile}')
-    return 1 if failed else 0
 
 
 def bracket_unit(ran: list[dict], failed: list[str], args, before: float, after: float):

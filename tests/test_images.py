@@ -165,6 +165,16 @@ def test_a_hairline_is_thickened_and_an_mnist_stroke_is_left_alone():
     np.testing.assert_array_equal(images.normalize_strokes(stroke), stroke)
 
 
+def test_a_marker_is_thinned_and_its_loop_opens_again():
+    rows, cols = np.indices((80, 80))
+    radius = np.hypot(rows - 40, cols - 40)
+    ring = ((radius <= 36) & (radius >= 10)).astype(np.float32)  # a 0 in a marker: 26-pixel strokes
+    assert images.stroke_width(ring) > images.MAX_STROKE + 4
+    thinned = images.normalize_strokes(ring)
+    assert images.MAX_STROKE - 3 <= images.stroke_width(thinned) <= images.MAX_STROKE + 1
+    assert (thinned[radius < 14] == 0).all() and thinned[40, 40 + 25] == 1.0  # a wider hole, the ring kept
+
+
 @pytest.mark.parametrize('pen', [2, 4, 28])
 def test_the_pen_width_hardly_changes_the_digit(pen):
     """The same 7 written with a 2, 4 or 28 px pen on a 280 px pad carries about the ink of the 16 px one
