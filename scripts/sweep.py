@@ -36,9 +36,16 @@ from digits.errors import DigitsError
 RUN_FLAGS = ('data_dir', 'validation_split', 'logdir', 'run_name', 'export_dir', 'seed')
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors raised as DigitsError (one line) instead of printing the usage."""
+
+    def error(self, message):
+        raise DigitsError(message)
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], allow_abbrev=False,
-                                     epilog='Other arguments go to every run of digits.train.')
+    parser = OneLineParser(description=__doc__.split('\n')[0], allow_abbrev=False,
+                           epilog='Other arguments go to every run of digits.train.')
     parser.add_argument('--sweep_dir', required=True, help='Folder of the sweep: one run directory per point.')
     parser.add_argument('--grid', action='append', default=[], metavar='FLAG=V1,V2,...',
                         help='Values of one digits.train flag; the points are every combination.')

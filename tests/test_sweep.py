@@ -80,6 +80,7 @@ def test_the_sweep_folder_refuses_other_arguments(tiny_data_dir, tmp_path, capsy
     (['--range=learning_rate=0.1:1'], '--range needs --random=N'),
     ([], 'nothing to sweep'),
     (['--grid=seed=0', '--parallel=0'], '--parallel (0) must be positive'),
+    (['--grid=seed=0', '--parallel=x'], "argument --parallel: invalid int value: 'x'"),
 ])
 def test_bad_arguments_are_one_line_before_anything_runs(tmp_path, capsys, argv, message):
     sweep_dir = tmp_path / 'sweep'
@@ -87,6 +88,11 @@ def test_bad_arguments_are_one_line_before_anything_runs(tmp_path, capsys, argv,
     err = capsys.readouterr().err
     assert err.startswith('sweep: error: ') and message in err and err.count('\n') == 1
     assert not sweep_dir.exists()
+
+
+def test_a_missing_sweep_dir_is_one_line(capsys):
+    assert sweep.main(['--grid=seed=0']) == 2
+    assert capsys.readouterr().err == 'sweep: error: the following arguments are required: --sweep_dir\n'
 
 
 def test_random_search_draws_the_same_points_for_the_same_seed_within_the_bounds():
