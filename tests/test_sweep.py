@@ -122,3 +122,14 @@ def test_the_summary_over_seeds_gives_mean_and_worst_of_each_combination():
                          ['a', '2', '98.00', '97.00', '97.00', '96.00', '11.0']]
     assert sweep.summarize_seeds(rows, ['flagfile', 'seed'], 'test_accuracy')[0] == [
         'flagfile', 'seeds', 'test mean %', 'test worst %', 'fit-epochs mean']
+
+
+def test_a_failed_run_is_reported_with_its_error_and_exit_status_1(tiny_data_dir, tmp_path, capsys):
+    sweep_dir = tmp_path / 'sweep'
+    argv = [f'--sweep_dir={sweep_dir}', '--grid=batch_size=100000', f'--fit_epoch_seconds={UNIT}',
+            *tiny_args(tiny_data_dir)]
+    assert sweep.main(argv) == 1
+    out = capsys.readouterr().out
+    assert 'failed   batch_size=100000 (exit 2): digits.train: error: --batch_size (100000) is larger than the ' \
+           'training set' in out
+    assert not (sweep_dir / 'results.csv').exists()  # no finished point: no table
