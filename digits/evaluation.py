@@ -3,6 +3,7 @@
 The training run and this use the same evaluation (loop.make_evaluator), so evaluating a run's export
 reproduces the test accuracy in its results.json exactly. Imports no training assembly.
 """
+import numpy as np
 import tensorflow as tf
 
 from digits import analysis, data, datasets, export, loop, model as model_lib, optimizer as optimizer_lib
@@ -22,14 +23,17 @@ def evaluate_saved(config: EvalConfig, log=print) -> dict:
         dataset = config.dataset or dataset
         logits_fn = lambda images: model(images, training=False)
     test = data.load(dataset, config.data_dir).test
-    metrics = loop.make_evaluator(tf.distribute.get_strategy(), logits_fn, test, config.batch_size)()
+    metrics = loop.make_evaluator(tf.distribute.get_strategy(), logits_fn, test, config.batch_size,
+                                  probabilities=bool(config.report_dir))()
+    probabilities = metrics.pop('probabilities', None)  # metrics: plain numbers
     log(f'{config.model or config.run_dir}: {dataset} test accuracy {100 * metrics["accuracy"]:.2f}%  '
         f'loss {metrics["loss"]:.4f}  ({metrics["num_examples"]} examples)')
     if config.output_json:
         run_dir.write_json(config.output_json, metrics)
     if config.report_dir:
-        path = reporting.write_report(config.report_dir, analysis.analyze(logits_fn, test, config.batch_size), test,
-                                      dataset=dataset, source=config.model or config.run_dir)
+        result = analysis.Analysis(probabilities, test.labels.astype(np.int64))  # the same pass, no second one
+        path = reporting.write_report(config.report_dir, result, test, dataset=dataset,
+                                      source=config.model or config.run_dir)
         log(f'report: {path}')
     return metrics
 

@@ -59,7 +59,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
                                        blur=config.blur, start_step=int(state.step.numpy()), input_context=ctx))
     # Evaluation sees the weights' moving average when --ema_decay is set (optimizer.averaged_weights).
     run_eval = optimizer_lib.averaging(state.model, state.optimizer, loop.make_evaluator(
-        strategy, lambda images: state.model(images, training=False), eval_split, config.eval_batch_size))
+        strategy, lambda images: state.model(images, training=False), eval_split, config.eval_batch_size,
+        probabilities=reporting.reports_evaluations(config)))
     train_fn = loop.make_train_fn(strategy, state, config.batch_size, jit_compile=config.jit_compile,
                                   label_smoothing=config.label_smoothing)
     writers = summaries.Writers(run.root if chief else None)

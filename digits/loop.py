@@ -10,6 +10,7 @@ import time
 from typing import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from digits import data, summaries
@@ -129,19 +130,23 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
     return train_fn
 
 
-def sum_over_replicas(strategy: tf.distribute.Strategy, fn: Callable, args) -> dict:
+def sum_over_replicas(strategy: tf.distribute.Strategy, fn: Callable, args, *, gathered: tuple = ()) -> dict:
     """fn(*args) runs on each replica and returns {name: float32 scalar}; returns their sums over all
     replicas, reduced as one stacked vector (one all-reduce; MultiWorkerMirroredStrategy cannot reduce
-    a dict)."""
+    a dict). The names in `gathered` are per-example tensors [b, ...] instead, concatenated over every
+    replica in the global batch's row order (strategy.gather: on several workers, all take part)."""
     names = []
 
     def stacked(*replica_args):
-        sums = fn(*replica_args)
-        names[:] = sorted(sums)  # known once fn is traced
-        return tf.stack([sums[name] for name in names])
+        outputs = fn(*replica_args)
+        names[:] = sorted(k for k in outputs if k not in gathered)  # known once fn is traced
+        return tf.stack([outputs[name] for name in names]), {k: outputs[k] for k in gathered}
 
-    total = strategy.reduce(SUM, strategy.run(stacked, args=args), axis=None)
-    return {name: total[i] for i, name in enumerate(names)}
+    sums, per_example = strategy.run(stacked, args=args)
+    total = strategy.reduce(SUM, sums, axis=None)
+    result = {name: total[i] for i, name in enumerate(names)}
+    result.update({k: strategy.gather(v, axis=0) for k, v in per_example.items()})
+    return result
 
 
 def check_jit_compilable(model: keras.Model, num_replicas: int):
@@ -158,38 +163,50 @@ def count_nonfinite(variables) -> tf.Tensor:
                      if tf.as_dtype(v.dtype).is_floating])
 
 
-def make_eval_fn(strategy: tf.distribute.Strategy, logits_fn: Callable) -> Callable:
-    """Returns eval_fn(batch) -> {'loss', 'correct', 'count'} sums, weighted so padding counts for nothing."""
+def make_eval_fn(strategy: tf.distribute.Strategy, logits_fn: Callable, *, probabilities: bool = False) -> Callable:
+    """Returns eval_fn(batch) -> {'loss', 'correct', 'count'} sums, weighted so padding counts for nothing;
+    with probabilities, also every row's 'probabilities' [global batch, classes] and 'weights' [global batch]."""
+    gathered = ('probabilities', 'weights') if probabilities else ()
 
     def replica_step(images, labels, weights):
         logits = logits_fn(images)
-        return {'loss': tf.reduce_sum(example_losses(logits, labels) * weights),
-                'correct': tf.reduce_sum(count_correct(logits, labels) * weights), 'count': tf.reduce_sum(weights)}
+        outputs = {'loss': tf.reduce_sum(example_losses(logits, labels) * weights),
+                   'correct': tf.reduce_sum(count_correct(logits, labels) * weights), 'count': tf.reduce_sum(weights)}
+        if probabilities:
+            outputs.update(probabilities=tf.nn.softmax(tf.cast(logits, tf.float32)), weights=weights)
+        return outputs
 
     @tf.function
     def eval_fn(batch):
-        return sum_over_replicas(strategy, replica_step, batch)
+        return sum_over_replicas(strategy, replica_step, batch, gathered=gathered)
 
     return eval_fn
 
 
 def evaluate(eval_fn: Callable, dataset) -> dict:
-    """Runs eval_fn over a finite distributed dataset: {'loss', 'accuracy', 'num_examples'} as numbers."""
-    totals = {}
+    """Runs eval_fn over a finite distributed dataset: {'loss', 'accuracy', 'num_examples'} as numbers, and
+    'probabilities' [examples, classes] in the split's order if eval_fn gives them (padding dropped)."""
+    totals, probabilities = {}, []
     for batch in dataset:
-        for name, value in eval_fn(batch).items():
-            totals[name] = totals.get(name, 0.0) + float(value)  # summed in float64
-    return {'loss': totals['loss'] / totals['count'], 'accuracy': totals['correct'] / totals['count'],
-            'num_examples': int(round(totals['count']))}
+        outputs = eval_fn(batch)
+        for name in ('loss', 'correct', 'count'):
+            totals[name] = totals.get(name, 0.0) + float(outputs[name])  # summed in float64
+        if 'probabilities' in outputs:
+            probabilities.append(outputs['probabilities'].numpy()[outputs['weights'].numpy() > 0])
+    metrics = {'loss': totals['loss'] / totals['count'], 'accuracy': totals['correct'] / totals['count'],
+               'num_examples': int(round(totals['count']))}
+    if probabilities:
+        metrics['probabilities'] = np.concatenate(probabilities)
+    return metrics
 
 
 def make_evaluator(strategy: tf.distribute.Strategy, logits_fn: Callable, split: data.Split,
-                   batch_size: int) -> Callable[[], dict]:
+                   batch_size: int, *, probabilities: bool = False) -> Callable[[], dict]:
     """A no-argument function that evaluates logits_fn on every example of split (see evaluate)."""
     global_batch = eval_global_batch(batch_size, strategy.num_replicas_in_sync)
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: data.eval_dataset(split, global_batch, input_context=ctx))
-    eval_fn = make_eval_fn(strategy, logits_fn)
+    eval_fn = make_eval_fn(strategy, logits_fn, probabilities=probabilities)
     return lambda: evaluate(eval_fn, dataset)
 
 
@@ -280,10 +297,11 @@ class LogProgress(PeriodicAction):
 
 
 class Evaluate(PeriodicAction):
-    """Evaluates, prints the eval line, writes eval/ scalars, then on_eval(step); keeps the last result."""
+    """Evaluates, prints the eval line, writes eval/ scalars, then on_eval(step, metrics); keeps the last
+    result."""
 
     def __init__(self, every: int, *, run_eval: Callable[[], dict], writers: summaries.Writers, log,
-                 on_eval: Callable[[int], None] | None = None):
+                 on_eval: Callable[[int, dict], None] | None = None):
         self.every, self._run_eval, self._writers, self._log, self._on_eval = every, run_eval, writers, log, on_eval
         self.last: dict | None = None  # {'loss', 'accuracy', 'num_examples'} of the latest evaluation
 
@@ -293,7 +311,7 @@ class Evaluate(PeriodicAction):
                   f'{100 * metrics["accuracy"]:.2f}%  ({metrics["num_examples"]} examples)')
         self._writers.write('eval', progress.step, {k: metrics[k] for k in ('loss', 'accuracy')})
         if self._on_eval:
-            self._on_eval(progress.step)
+            self._on_eval(progress.step, metrics)
 
 
 class SaveCheckpoint(PeriodicAction):

@@ -29,18 +29,23 @@ def write_run_summaries(writers: summaries.Writers, config: config_lib.TrainConf
     writers.images('train', step, 'inputs', [analysis.to_png(figure)])
 
 
-def make_eval_report(writers: summaries.Writers, config: config_lib.TrainConfig, model, split: data.Split):
-    """on_eval(step) for loop.train: confusion matrix, worst mistakes, per-class accuracy, weight histograms.
+def reports_evaluations(config: config_lib.TrainConfig) -> bool:
+    """Whether evaluations during training are reported (make_eval_report), so that they also gather each
+    example's probabilities. The same on every worker (they all take part in gathering); not on TPU, where
+    the report's figures would wait on the host."""
+    return config.strategy != 'tpu'
 
-    Only the chief writes them. Not on TPU: it calls the model outside strategy.run, on the host.
-    """
-    if not writers.active or config.strategy == 'tpu':
+
+def make_eval_report(writers: summaries.Writers, config: config_lib.TrainConfig, model, split: data.Split):
+    """on_eval(step, metrics) for loop.train: confusion matrix, worst mistakes, per-class accuracy, weight
+    histograms, from the evaluation's own probabilities (no second pass over the split). Only the chief
+    writes them."""
+    if not writers.active or not reports_evaluations(config):
         return None
     names = datasets.DATASETS[config.dataset].class_names
-    probs_fn = analysis.probabilities_fn(lambda images: model(images, training=False))
 
-    def on_eval(step: int):
-        result = analysis.analyze(None, split, config.eval_batch_size, probs_fn)
+    def on_eval(step: int, metrics: dict):
+        result = analysis.Analysis(metrics['probabilities'], split.labels.astype(np.int64))
         _, recall = result.precision_recall()  # recall of class k = accuracy on the examples of class k
         writers.write('eval', step, {f'class_accuracy/{name}': float(r) for name, r in zip(names, recall)})
         writers.images('eval', step, 'confusion_matrix',

@@ -98,11 +98,18 @@ def test_evaluation_counts_every_example_on_any_layout(replicas, batch):
             net = model.create('cnn')
             for variable, value in zip(net.weights, initial):
                 variable.assign(value)
-        results.append(loop.make_evaluator(strategy, lambda x: net(x, training=False), split, batch)())
+        results.append(loop.make_evaluator(strategy, lambda x: net(x, training=False), split, batch,
+                                           probabilities=True)())
     single, multi = results
     assert multi['num_examples'] == single['num_examples'] == TINY_TEST
     assert multi['accuracy'] == single['accuracy']
     assert multi['loss'] == pytest.approx(single['loss'], rel=1e-5)
+    # Each example's probabilities, gathered from every replica in the split's order, padding dropped.
+    direct = tf.nn.softmax(net(data.to_float(tf.constant(split.images)), training=False)).numpy()
+    assert multi['probabilities'].shape == single['probabilities'].shape == (TINY_TEST, 10)
+    np.testing.assert_allclose(single['probabilities'], direct, atol=1e-5)
+    np.testing.assert_allclose(multi['probabilities'], direct, atol=1e-5)
+    assert np.mean(multi['probabilities'].argmax(1) == split.labels) == multi['accuracy']
 
 
 def test_mirrored_training_run_matches_default(tmp_path, tiny_data_dir):
