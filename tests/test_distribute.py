@@ -109,7 +109,10 @@ def test_evaluation_counts_every_example_on_any_layout(replicas, batch):
     assert multi['probabilities'].shape == single['probabilities'].shape == (TINY_TEST, 10)
     np.testing.assert_allclose(single['probabilities'], direct, atol=1e-5)
     np.testing.assert_allclose(multi['probabilities'], direct, atol=1e-5)
-    assert np.mean(multi['probabilities'].argmax(1) == split.labels) == multi['accuracy']
+    # The same predictions as the counted accuracy (within one example: argmax of float32 probabilities
+    # may break a near-tie of logits the other way).
+    assert np.mean(multi['probabilities'].argmax(1) == split.labels) == pytest.approx(multi['accuracy'],
+                                                                                      abs=1.01 / TINY_TEST)
 
 
 def test_mirrored_training_run_matches_default(tmp_path, tiny_data_dir):
