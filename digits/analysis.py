@@ -105,18 +105,26 @@ def confusion_figure(confusion: np.ndarray, names: list[str]) -> Figure:
 
 
 def digits_figure(images: np.ndarray, titles: list[str], columns: int = 8, title: str = '') -> Figure:
-    """A grid of images [n, h, w] (or [n, h, w, 1]) with a small title under each."""
-    rows = max(1, -(-len(images) // columns))
-    figure = Figure(figsize=(columns * 1.2, rows * 1.45 + 0.4), dpi=100)
+    """A grid of images [n, h, w] (or [n, h, w, 1]) with a small title under each.
+
+    One axes showing one montage, the titles as text on it: a subplot per image cost 0.3-0.9 s a figure.
+    """
+    images = np.asarray(images)
+    images = images.reshape(images.shape[:3]).astype(np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
+    n, height, width = images.shape
+    rows, cell_h, cell_w = max(1, -(-n // columns)), height + 10, width + 4  # room for the caption below
+    montage = np.ones((rows * cell_h, columns * cell_w))  # white between the digits
+    grid_inches = rows * 1.45
+    figure = Figure(figsize=(columns * 1.2, grid_inches + (0.4 if title else 0.1)), dpi=100)
+    ax = figure.add_axes((0, 0, 1, grid_inches / figure.get_figheight()))  # the title above, in its own band
     for i, (image, caption) in enumerate(zip(images, titles)):
-        ax = figure.add_subplot(rows, columns, i + 1)
-        ax.imshow(np.squeeze(image), cmap='gray', vmin=0, vmax=1 if image.dtype != np.uint8 else 255)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_xlabel(caption, fontsize=7)
+        top, left = (i // columns) * cell_h, (i % columns) * cell_w + 2
+        montage[top:top + height, left:left + width] = image  # white ink on black, as the model sees it
+        ax.text(left + width / 2, top + height + 1, caption, ha='center', va='top', fontsize=7)
+    ax.imshow(montage, cmap='gray', vmin=0, vmax=1, interpolation='nearest', aspect='auto')
+    ax.set_axis_off()
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
     return figure
 
 
