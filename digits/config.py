@@ -78,6 +78,9 @@ class TrainConfig:
     blur: float = option(0.5, 'Fraction of training images also blurred (Gaussian, random sigma up to 1.5 px), '
                          'so that the model reads out-of-focus and low-resolution scans.', group='data',
                          check=fraction, fixed_on_resume=True, hparam=True)
+    flip: float = option(0.0, 'Fraction of training images mirrored left-right: for classes that look the same '
+                         'mirrored (Fashion-MNIST\'s clothes), not digits.', group='data', check=fraction,
+                         fixed_on_resume=True, hparam=True)
     model: str = option('cnn', 'Architecture: cnn (default, stronger) or simple (the keras.io "Simple MNIST '
                         'convnet", for comparison with model.fit).', group='model', choices=MODELS,
                         fixed_on_resume=True, hparam=True)

@@ -211,11 +211,19 @@ PARALLEL_CALLS = os.cpu_count() or 1  # batches made at once by a pipeline's map
 PREFETCH = 2  # batches made ahead of the step that takes them
 
 
-def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, blur: float = 0.0,
+def train_dataset_for(config, split: Split, *, start_step: int = 0,
+                      input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """train_dataset with a digits.config.TrainConfig's batch, seed and augmentation."""
+    return train_dataset(split, config.batch_size, config.seed, config.augment, blur=config.blur, flip=config.flip,
+                         start_step=start_step, input_context=input_context)
+
+
+def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, blur: float = 0.0, flip: float = 0.0,
                   start_step: int = 0, input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Endless (images [b, h, w, 1] float32 in [0, 1], labels [b] int32) per-replica batches.
 
-    augment: random affine transforms; blur: the fraction of images also blurred (random_blur).
+    augment: random affine transforms; blur: the fraction of images also blurred (random_blur); flip: the
+    fraction mirrored left-right (random_flip).
 
     Global batch `step` holds examples [step * global_batch, (step + 1) * global_batch) of the
     concatenated per-epoch permutations; each input pipeline / replica takes its own rows of it.
@@ -240,6 +248,9 @@ def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, 
         if blur:
             params = tf.random.stateless_uniform([global_batch, 2], seed=[seed + BLUR_STREAM, step])
             x = random_blur(x, params[row:row + tf.shape(idx)[0]], blur)
+        if flip:
+            params = tf.random.stateless_uniform([global_batch], seed=[seed + FLIP_STREAM, step])
+            x = random_flip(x, params[row:row + tf.shape(idx)[0]], flip)
         return x, tf.cast(tf.gather(labels, idx), tf.int32)
 
     return with_fixed_parallelism(batches.map(make_batch, num_parallel_calls=PARALLEL_CALLS).prefetch(PREFETCH))
@@ -334,6 +345,7 @@ def random_affine(images: tf.Tensor, params: tf.Tensor, max_degrees: float = 10.
 
 
 BLUR_STREAM = 7919  # offsets the seed of blur's random numbers from the affine ones' (no correlation)
+FLIP_STREAM = 7927  # and flip's from both
 MAX_BLUR_SIGMA = 1.5  # pixels of the 28x28 image: a 200-pixel page at 4 px blur, its digit 60 px tall
 
 
@@ -352,6 +364,12 @@ def random_blur(images: tf.Tensor, params: tf.Tensor, fraction: float) -> tf.Ten
     blurred *= peak / tf.maximum(tf.reduce_max(blurred, axis=[1, 2, 3], keepdims=True), 1e-6)
     chosen = (params[:, 0] < fraction)[:, None, None, None]
     return tf.where(chosen, blurred, images)
+
+
+def random_flip(images: tf.Tensor, params: tf.Tensor, fraction: float) -> tf.Tensor:
+    """Mirrors left-right the images [b, h, w, 1] whose params [b] (uniform in [0, 1)) are below fraction."""
+    chosen = (params < fraction)[:, None, None, None]
+    return tf.where(chosen, tf.reverse(images, axis=[2]), images)
 
 
 def blur_axis(images: tf.Tensor, weights: tf.Tensor, axis: int) -> tf.Tensor:

@@ -55,8 +55,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     saver = run_dir.checkpoint_manager(state.checkpoint(), run, task, chief)
     restore_latest(state.checkpoint(), run.checkpoint_dir, log)
     train_ds = strategy.distribute_datasets_from_function(
-        lambda ctx: data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
-                                       blur=config.blur, start_step=int(state.step.numpy()), input_context=ctx))
+        lambda ctx: data.train_dataset_for(config, train_split, start_step=int(state.step.numpy()), input_context=ctx))
     # Evaluation sees the weights' moving average when --ema_decay is set (optimizer.averaged_weights).
     run_eval = optimizer_lib.averaging(state.model, state.optimizer, loop.make_evaluator(
         strategy, lambda images: state.model(images, training=False), eval_split, config.eval_batch_size,

@@ -21,8 +21,7 @@ def write_run_summaries(writers: summaries.Writers, config: config_lib.TrainConf
         ['| flag | value |', '| --- | --- |'] + [f'| {k} | {v} |' for k, v in dataclasses.asdict(config).items()]))
     writers.hparams({k: getattr(config, k) for k in config_lib.hyperparameters(type(config))}, trial_id=config.run_name)
     # After augmentation, as trained on.
-    images, labels = next(iter(data.train_dataset(train_split, config.batch_size, config.seed, config.augment,
-                                                  blur=config.blur, start_step=step)))
+    images, labels = next(iter(data.train_dataset_for(config, train_split, start_step=step)))
     names = datasets.DATASETS[config.dataset].class_names
     figure = analysis.digits_figure(images.numpy()[:INPUT_GRID], [names[k] for k in labels.numpy()[:INPUT_GRID]],
                                     title=f'training inputs at step {step}')

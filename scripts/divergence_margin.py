@@ -27,7 +27,7 @@ def early_losses(cfg: config.TrainConfig, steps: int) -> list[float]:
     state = experiment.create_train_state(cfg, total_steps)
     strategy = tf.distribute.get_strategy()
     train_fn = loop.make_train_fn(strategy, state, cfg.batch_size, label_smoothing=cfg.label_smoothing)
-    iterator = iter(data.train_dataset(train, cfg.batch_size, cfg.seed, cfg.augment, blur=cfg.blur))
+    iterator = iter(data.train_dataset_for(cfg, train))
     calls = -(-steps // cfg.steps_per_loop)
     return [float(train_fn(iterator, tf.constant(cfg.steps_per_loop))['loss']) for _ in range(calls)]
 

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import IDX_NAMES, TINY_TEST, TINY_TRAIN, idx_bytes, make_digits, write_idx_dir
-from digits import data, datasets
+from digits import config, data, datasets
 from digits.errors import DigitsError
 
 
@@ -285,3 +285,26 @@ def test_blurred_batches_are_a_function_of_seed_and_step():
     plain = batches(data.train_dataset(split, 16, seed=7, augment=True), 6)
     np.testing.assert_array_equal(np.stack([b[0] for b in run[4:]]), np.stack([b[0] for b in resumed]))
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(run, plain))  # some images were blurred
+
+
+def test_flip_mirrors_the_chosen_fraction_as_a_function_of_seed_and_step():
+    split = tiny_split()
+    plain = batches(data.train_dataset(split, 16, seed=7, augment=False), 8)
+    flipped = batches(data.train_dataset(split, 16, seed=7, augment=False, flip=0.5), 8)
+    resumed = batches(data.train_dataset(split, 16, seed=7, augment=False, flip=0.5, start_step=5), 3)
+    mirrored = kept = 0
+    for (x, y), (fx, fy) in zip(plain, flipped):
+        np.testing.assert_array_equal(y, fy)  # the same examples in the same order
+        for image, out in zip(x, fx):
+            same, mirror = np.array_equal(out, image), np.array_equal(out, image[:, ::-1])
+            assert same or mirror
+            mirrored, kept = mirrored + (mirror and not same), kept + same
+    assert 0.35 < mirrored / (mirrored + kept) < 0.65  # about half of 128
+    np.testing.assert_array_equal(np.stack([b[0] for b in flipped[5:]]), np.stack([b[0] for b in resumed]))
+
+
+def test_train_dataset_for_reads_the_config():
+    cfg = config.TrainConfig(batch_size=16, seed=7, augment=False, blur=0.0, flip=0.5)
+    from_config = batches(data.train_dataset_for(cfg, tiny_split(), start_step=2), 2)
+    direct = batches(data.train_dataset(tiny_split(), 16, seed=7, augment=False, flip=0.5, start_step=2), 2)
+    np.testing.assert_array_equal(np.stack([b[0] for b in from_config]), np.stack([b[0] for b in direct]))
