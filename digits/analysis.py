@@ -60,19 +60,14 @@ class Analysis:
         return mean_conf, accuracy, counts, ece
 
 
-def probabilities_fn(logits_fn):
-    """A tf.function: images [b, h, w, 1] float -> probabilities [b, classes]; make it once, call it often
-    (reduce_retracing: a shorter last batch does not trace it again for every new size)."""
-    return tf.function(lambda images: tf.nn.softmax(tf.cast(logits_fn(images), tf.float32)),
-                       reduce_retracing=True)
-
-
-def analyze(logits_fn, split: data.Split, batch_size: int = 1000, probs_fn=None) -> Analysis:
+def analyze(logits_fn, split: data.Split, batch_size: int = 1000) -> Analysis:
     """Runs logits_fn (images [b, h, w, 1] float -> logits [b, classes]) over every example of split.
 
-    Pass probs_fn (from probabilities_fn) instead when analysing repeatedly, so it is traced once.
+    (Training's evaluations gather their probabilities instead: loop.make_eval_fn.)
     """
-    probs_fn = probs_fn or probabilities_fn(logits_fn)
+    # reduce_retracing: a shorter last batch is traced once, not once per new size.
+    probs_fn = tf.function(lambda images: tf.nn.softmax(tf.cast(logits_fn(images), tf.float32)),
+                           reduce_retracing=True)
     batches = [probs_fn(data.to_float(tf.constant(split.images[i:i + batch_size]))).numpy()
                for i in range(0, len(split), batch_size)]
     return Analysis(np.concatenate(batches), split.labels.astype(np.int64))
