@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from digits import data, fit_epoch, loop, model as model_lib
+from digits import config, data, fit_epoch, loop, model as model_lib
 from digits.errors import DigitsError
 
 
@@ -55,8 +55,15 @@ def parse_args(argv):
     parser.add_argument('--precision', default='float32', choices=('float32', 'mixed_bfloat16'),
                         help='Keras dtype policy of every model (float16 would need loss scaling).')
     parser.add_argument('--only', default='', help='Comma-separated contestants to run (default: all).')
+    parser.add_argument('--cnn', action='append', default=[], metavar='WIDTHxBLOCKSxCONVS',
+                        help='Also the bare step of the cnn with these --width, --blocks and --convs_per_block '
+                             '(e.g. 32x2x2, the default); repeatable. Contestant "cnn_32x2x2".')
     parser.add_argument('--json', help='Also write the figures here.')
     args = parser.parse_args(argv)
+    for spec in args.cnn:
+        if len(spec.split('x')) != 3 or not all(part.isdigit() and int(part) > 0 for part in spec.split('x')):
+            parser.exit(2, f'benchmark: error: --cnn ({spec}) must be WIDTHxBLOCKSxCONVS, positive integers, '
+                           f'e.g. 32x2x2\n')
     for name in ('batch_size', 'steps', 'repeats', 'steps_per_loop'):
         if getattr(args, name) <= 0:
             parser.exit(2, f'benchmark: error: --{name} ({getattr(args, name)}) must be positive\n')
@@ -88,8 +95,8 @@ class DigitsLoop:
 class BareStep:
     """The ceiling: the training step alone, on one in-memory batch, with nothing around it."""
 
-    def __init__(self, split, args):
-        model = model_lib.create('simple', precision=args.precision)
+    def __init__(self, split, args, cnn: str | None = None):
+        model = create_cnn(cnn, args.precision) if cnn else model_lib.create('simple', precision=args.precision)
         optimizer = keras.optimizers.Adam(1e-3)
         optimizer.build(model.trainable_variables)
         images, labels = next(iter(data.train_dataset(split, args.batch_size, 0, args.augment)))
@@ -112,6 +119,13 @@ class BareStep:
         for _ in range(steps // self._per_call):
             float(self._train_steps(tf.constant(self._per_call)))
         return time.perf_counter() - start
+
+
+def create_cnn(spec: str, precision: str) -> keras.Model:
+    """The cnn of --width x --blocks x --convs_per_block `spec` (e.g. '32x2x2'), as digits.train builds it."""
+    width, blocks, convs = (int(part) for part in spec.split('x'))
+    return model_lib.create_for(config.TrainConfig(width=width, blocks=blocks, convs_per_block=convs),
+                                precision=precision)
 
 
 class BatchClock(keras.callbacks.Callback):
@@ -190,6 +204,9 @@ def measure(args, split) -> dict:
     """{contestant: [images/sec of each repeat]}, measured in alternation after one warm-up each."""
     names = [n for n in CONTESTANTS if not args.only or n in args.only.split(',')]
     runners = {name: CONTESTANTS[name](split, args) for name in names}
+    for spec in args.cnn:
+        names.append(f'cnn_{spec}')
+        runners[f'cnn_{spec}'] = BareStep(split, args, cnn=spec)
     steps = {name: args.steps * (PIPELINE_STEPS if name == 'pipeline' else 1) for name in names}
     for name, runner in runners.items():
         runner.run(args.steps_per_loop)  # warm-up: tracing, compilation, first-call allocations
