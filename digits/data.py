@@ -279,10 +279,11 @@ def eval_dataset(split: Split, global_batch: int,
 
 
 def with_fixed_parallelism(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """dataset with tf.data's autotuner off: its model thread can hold up the iterator's deletion (the end of
-    training) for up to its optimization period, which doubles to 60 s. Measured with autotuning on: 0.3-4.9 s
-    in 8 of 57 two-epoch runs of configs/fast.cfg, once about 60 s after a 140 s run. Fixed sizes lose
-    nothing here: the pipeline makes batches 30-60x faster than the model trains on them."""
+    """dataset with tf.data's autotuner off (its map and prefetch sizes are fixed by the caller)."""
+    # The autotuner's model thread can hold up the iterator's deletion at the end of training for up to
+    # its optimization period, which doubles to 60 s: 0.3-4.9 s in 8 of 57 two-epoch runs of
+    # configs/fast.cfg, and most likely a 60 s pause once after a default run. Fixed sizes lose nothing
+    # here: the pipeline makes batches 30-60x faster than the model trains on them.
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
