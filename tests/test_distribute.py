@@ -39,10 +39,22 @@ def one_sgd_step(replicas: int, name: str, l2: float, initial: list, jit_compile
     return [v.numpy() for v in net.weights]
 
 
+def assert_same_update(got: np.ndarray, want: np.ndarray, tolerance: float, context: str):
+    """The update `got` is `want` as a whole: the norm of their difference is within `tolerance` of want's.
+
+    A scaling or compilation mistake moves the whole update (50-100%). Rounding that batch norm amplifies in
+    a near-constant channel moves a few entries a lot: an entry-wise bound failed 2 of 10 runs under
+    TF_ENABLE_ONEDNN_OPTS=0 (2 of 64 entries off by 9% of the largest; 2 of 18,432 by 73%), while those
+    differences were 1.5% and 0.7% of the update's norm.
+    """
+    difference = np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-12)
+    assert difference <= tolerance, f'{context}: the update differs by {100 * difference:.2f}% of its norm'
+
+
 # L2 with cnn adds nothing that simple with L2 does not check: the penalty's scaling is model-independent.
 @pytest.mark.parametrize('name,l2', [('simple', 0.0), ('simple', 0.05), ('cnn', 0.0)])
 def test_one_step_is_the_same_on_1_2_and_4_replicas(name, l2):
-    """The update of every variable agrees to 3% of its largest entry (a replica-scaling mistake is 50-100%).
+    """The update of every variable agrees to 3% of its norm (a replica-scaling mistake is 50-100%).
 
     Not bit-exact: the replicas' partial sums (gradients, synchronized batch statistics) are added in
     another order, and batch norm amplifies such rounding in a few near-constant channels.
@@ -52,10 +64,8 @@ def test_one_step_is_the_same_on_1_2_and_4_replicas(name, l2):
     assert all(np.abs(u).max() > 0 for u in reference[:2]), 'the step changed nothing'
     for replicas in (1, 2, 4):
         updates = [w - w0 for w, w0 in zip(one_sgd_step(replicas, name, l2, initial), initial)]
-        for got, want in zip(updates, reference):
-            # 3%: seen once at 1% under a loaded CPU (another reduction order through batch norm).
-            np.testing.assert_allclose(got, want, rtol=0, atol=0.03 * np.abs(want).max() + 1e-7,
-                                       err_msg=f'{replicas} replicas')
+        for index, (got, want) in enumerate(zip(updates, reference)):
+            assert_same_update(got, want, 0.03, f'{replicas} replicas, weight {index}')
 
 
 @pytest.mark.parametrize('replicas', [0, 2])
@@ -72,9 +82,8 @@ def test_jit_compile_computes_the_same_step(replicas, name, tolerance):
         return
     plain = one_sgd_step(replicas, name, 0.05, initial)
     compiled = one_sgd_step(replicas, name, 0.05, initial, jit_compile=True)
-    for got, want, w0 in zip(compiled, plain, initial):
-        np.testing.assert_allclose(got - w0, want - w0, rtol=0,
-                                   atol=tolerance * np.abs(want - w0).max() + 1e-7)
+    for index, (got, want, w0) in enumerate(zip(compiled, plain, initial)):
+        assert_same_update(got - w0, want - w0, tolerance, f'weight {index}')
 
 
 def test_regularization_counts_once_whatever_the_replicas():
