@@ -23,6 +23,8 @@ speeds up during the run affects them alike; each figure is the median of its re
   bare_step       the ceiling: forward, backward and Adam update on one batch already in memory,
                   --steps_per_loop steps per tf.function call, no input pipeline, no metrics; no loop
                   around the same TensorFlow ops can train this model faster on this machine
+  cnn_WxBxC       with --cnn=WxBxC: the bare step of digits' cnn of --width W, --blocks B,
+                  --convs_per_block C (what an architecture costs per image, for Time to accuracy)
 
 The headline ratio is against the fastest model.fit variant, so the comparison is with Keras at its best.
 bare_step / best fit is the most that any loop, digits' or another, could gain over model.fit here: the
