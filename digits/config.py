@@ -75,6 +75,9 @@ class TrainConfig:
         check=fraction, fixed_on_resume=True)
     augment: bool = option(True, 'Random affine augmentation (rotate, scale, shift).', group='data',
                            fixed_on_resume=True, hparam=True)
+    augment_strength: float = option(1.0, 'Scales the ranges of --augment (1: up to 10 degrees, 10% scale and '
+                                     '2 px shift; 0.5: half of each).', group='data', check=positive,
+                                     fixed_on_resume=True, hparam=True)
     blur: float = option(0.5, 'Fraction of training images also blurred (Gaussian, random sigma up to 1.5 px), '
                          'so that the model reads out-of-focus and low-resolution scans.', group='data',
                          check=fraction, fixed_on_resume=True, hparam=True)

@@ -214,16 +214,17 @@ PREFETCH = 2  # batches made ahead of the step that takes them
 def train_dataset_for(config, split: Split, *, start_step: int = 0,
                       input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """train_dataset with a digits.config.TrainConfig's batch, seed and augmentation."""
-    return train_dataset(split, config.batch_size, config.seed, config.augment, blur=config.blur, flip=config.flip,
-                         start_step=start_step, input_context=input_context)
+    return train_dataset(split, config.batch_size, config.seed, config.augment, strength=config.augment_strength,
+                         blur=config.blur, flip=config.flip, start_step=start_step, input_context=input_context)
 
 
-def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, blur: float = 0.0, flip: float = 0.0,
-                  start_step: int = 0, input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, strength: float = 1.0,
+                  blur: float = 0.0, flip: float = 0.0, start_step: int = 0,
+                  input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Endless (images [b, h, w, 1] float32 in [0, 1], labels [b] int32) per-replica batches.
 
-    augment: random affine transforms; blur: the fraction of images also blurred (random_blur); flip: the
-    fraction mirrored left-right (random_flip).
+    augment: random affine transforms, their ranges scaled by strength (1: random_affine's); blur: the
+    fraction of images also blurred (random_blur); flip: the fraction mirrored left-right (random_flip).
 
     Global batch `step` holds examples [step * global_batch, (step + 1) * global_batch) of the
     concatenated per-epoch permutations; each input pipeline / replica takes its own rows of it.
@@ -244,7 +245,7 @@ def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, 
             # Parameters for the whole global batch, sliced to this replica's rows: the augmentation of an
             # example depends only on (seed, step, position), not on the replica layout.
             params = tf.random.stateless_uniform([global_batch, 4], seed=[seed, step], minval=-1, maxval=1)
-            x = random_affine(x, params[row:row + tf.shape(idx)[0]])
+            x = random_affine(x, strength * params[row:row + tf.shape(idx)[0]])
         if blur:
             params = tf.random.stateless_uniform([global_batch, 2], seed=[seed + BLUR_STREAM, step])
             x = random_blur(x, params[row:row + tf.shape(idx)[0]], blur)

@@ -72,12 +72,12 @@ def test_check_resumable_names_the_changed_flag_and_allows_intervals():
 
 def test_the_derived_resume_rule_and_hparams_are_the_declared_ones():
     assert set(config.RESUME_FIXED) == {'dataset', 'model', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
-                                        'validation_split', 'augment', 'ema_decay', 'blur', 'flip', 'width', 'blocks',
-                                        'convs_per_block'}
+                                        'validation_split', 'augment', 'augment_strength', 'ema_decay', 'blur',
+                                        'flip', 'width', 'blocks', 'convs_per_block'}
     assert set(config.HPARAMS) == {'dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer',
                                    'learning_rate', 'lr_schedule', 'warmup_steps', 'weight_decay', 'l2',
-                                   'label_smoothing', 'ema_decay', 'augment', 'precision', 'strategy', 'seed',
-                                   'blur', 'flip', 'width', 'blocks', 'convs_per_block'}
+                                   'label_smoothing', 'ema_decay', 'augment', 'augment_strength', 'precision',
+                                   'strategy', 'seed', 'blur', 'flip', 'width', 'blocks', 'convs_per_block'}
 
 
 def test_adding_a_field_adds_its_flag_check_resume_rule_and_hparam():

@@ -247,6 +247,24 @@ def test_random_affine_identity_and_shift():
     np.testing.assert_allclose(shifted[:, :, 1:], images[:, :, :-1], atol=1e-5)
 
 
+def test_augment_strength_scales_the_shifts():
+    # A round blob on the centre, about which rotation and scale turn: only the shift moves its centre of
+    # mass, by the shift (each axis up to 2 px x strength), rotated and times the scale (1 +- 0.1 x strength).
+    radius = np.hypot(*np.meshgrid(np.arange(28) - 13.5, np.arange(28) - 13.5))
+    blobs = np.repeat(np.round(255 * np.exp(-0.5 * (radius / 2.0) ** 2))[None], 64, axis=0).astype(np.uint8)
+    split = data.Split(blobs, np.zeros(64, np.int64))
+
+    def moves(strength):
+        x = batches(data.train_dataset(split, 64, seed=3, augment=True, strength=strength), 1)[0][0][..., 0]
+        grid = np.arange(28) - 13.5
+        mass = x.sum(axis=(1, 2))
+        return np.hypot((x.sum(axis=2) * grid).sum(1) / mass, (x.sum(axis=1) * grid).sum(1) / mass)
+
+    full, half = moves(1.0), moves(0.5)
+    assert half.max() <= 2**0.5 * 1.05 + 0.01 < full.max() <= 2 * 2**0.5 * 1.1 + 0.01
+    np.testing.assert_allclose(half, full / 2, rtol=0.08, atol=0.01)  # the same draws, half the ranges
+
+
 def test_hold_out_is_disjoint_and_seeded():
     split = data.Split(np.arange(100, dtype=np.uint8)[:, None, None] * np.ones((1, 28, 28), np.uint8),
                        np.arange(100, dtype=np.uint8) % 10)
