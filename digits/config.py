@@ -47,6 +47,10 @@ def fraction(value) -> str | None:
     return None if 0 <= value < 1 else 'must be in [0, 1)'
 
 
+def positive_fraction(value) -> str | None:
+    return None if 0 < value <= 1 else 'must be in (0, 1]'
+
+
 def seed_range(value) -> str | None:
     return None if 0 <= value < 2**31 else 'must be in [0, 2**31)'
 
@@ -84,6 +88,9 @@ class TrainConfig:
     flip: float = option(0.0, 'Fraction of training images mirrored left-right: for classes that look the same '
                          'mirrored (Fashion-MNIST\'s clothes), not digits.', group='data', check=fraction,
                          fixed_on_resume=True, hparam=True)
+    augment_until: float = option(1.0, 'Fraction of the training steps whose images are augmented (--augment, '
+                                  '--blur, --flip); the rest train on the images as they are (1: all).',
+                                  group='data', check=positive_fraction, fixed_on_resume=True, hparam=True)
     model: str = option('cnn', 'Architecture: cnn (default, stronger) or simple (the keras.io "Simple MNIST '
                         'convnet", for comparison with model.fit).', group='model', choices=MODELS,
                         fixed_on_resume=True, hparam=True)
@@ -153,6 +160,10 @@ class TrainConfig:
     @property
     def run_dir(self) -> str:
         return os.path.join(self.logdir, self.run_name)
+
+    def total_steps(self, num_train_examples: int) -> int:
+        """The run's length in optimizer steps, for a training set of this many examples."""
+        return self.train_steps or self.epochs * (num_train_examples // self.batch_size)
 
 
 def resume_fixed(config_class=TrainConfig) -> tuple[str, ...]:

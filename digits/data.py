@@ -214,17 +214,20 @@ PREFETCH = 2  # batches made ahead of the step that takes them
 def train_dataset_for(config, split: Split, *, start_step: int = 0,
                       input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """train_dataset with a digits.config.TrainConfig's batch, seed and augmentation."""
+    augment_steps = round(config.augment_until * config.total_steps(len(split)))
     return train_dataset(split, config.batch_size, config.seed, config.augment, strength=config.augment_strength,
-                         blur=config.blur, flip=config.flip, start_step=start_step, input_context=input_context)
+                         blur=config.blur, flip=config.flip, augment_steps=augment_steps, start_step=start_step,
+                         input_context=input_context)
 
 
 def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, strength: float = 1.0,
-                  blur: float = 0.0, flip: float = 0.0, start_step: int = 0,
+                  blur: float = 0.0, flip: float = 0.0, augment_steps: int = 2**62, start_step: int = 0,
                   input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Endless (images [b, h, w, 1] float32 in [0, 1], labels [b] int32) per-replica batches.
 
     augment: random affine transforms, their ranges scaled by strength (1: random_affine's); blur: the
     fraction of images also blurred (random_blur); flip: the fraction mirrored left-right (random_flip).
+    Only steps before augment_steps are augmented; later ones get the images as they are.
 
     Global batch `step` holds examples [step * global_batch, (step + 1) * global_batch) of the
     concatenated per-epoch permutations; each input pipeline / replica takes its own rows of it.
@@ -239,19 +242,25 @@ def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, 
     batches = shard_global_batches(indices.enumerate(start_step), global_batch, input_context)
     images, labels = tf.constant(split.images), tf.constant(split.labels)
 
-    def make_batch(step, row, idx):
-        x = to_float(tf.gather(images, idx))
+    def augment_images(x, step, row):
+        # Parameters for the whole global batch, sliced to this replica's rows: the augmentation of an
+        # example depends only on (seed, step, position), not on the replica layout.
+        rows = slice(row, row + tf.shape(x)[0])
         if augment:
-            # Parameters for the whole global batch, sliced to this replica's rows: the augmentation of an
-            # example depends only on (seed, step, position), not on the replica layout.
             params = tf.random.stateless_uniform([global_batch, 4], seed=[seed, step], minval=-1, maxval=1)
-            x = random_affine(x, strength * params[row:row + tf.shape(idx)[0]])
+            x = random_affine(x, strength * params[rows])
         if blur:
             params = tf.random.stateless_uniform([global_batch, 2], seed=[seed + BLUR_STREAM, step])
-            x = random_blur(x, params[row:row + tf.shape(idx)[0]], blur)
+            x = random_blur(x, params[rows], blur)
         if flip:
             params = tf.random.stateless_uniform([global_batch], seed=[seed + FLIP_STREAM, step])
-            x = random_flip(x, params[row:row + tf.shape(idx)[0]], flip)
+            x = random_flip(x, params[rows], flip)
+        return x
+
+    def make_batch(step, row, idx):
+        x = to_float(tf.gather(images, idx))
+        if augment or blur or flip:
+            x = tf.cond(step < augment_steps, lambda: augment_images(x, step, row), lambda: x)
         return x, tf.cast(tf.gather(labels, idx), tf.int32)
 
     return with_fixed_parallelism(batches.map(make_batch, num_parallel_calls=PARALLEL_CALLS).prefetch(PREFETCH))

@@ -39,7 +39,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     spec, arrays = datasets.DATASETS[config.dataset], data.load(config.dataset, config.data_dir)
     train_split, eval_split, eval_name = split_for_training(arrays, config)
     steps_per_epoch = len(train_split) // config.batch_size
-    total_steps = config.train_steps or config.epochs * steps_per_epoch
+    total_steps = config.total_steps(len(train_split))
     finished = finished_results(run, total_steps)
     if finished:
         log(f'digits: run {run.root} already finished at step {finished["global_step"]} (test accuracy '

@@ -39,12 +39,19 @@ def test_defaults_are_the_dataclass_defaults(train_flags):
     (['--train_steps=-1'], r'--train_steps \(-1\) must not be negative'),
     (['--validation_split=1.5'], r'--validation_split \(1.5\) must be in \[0, 1\)'),
     (['--label_smoothing=1'], r'--label_smoothing \(1.0\) must be in \[0, 1\)'),
+    (['--augment_until=0'], r'^--augment_until \(0.0\) must be in \(0, 1\]$'),
+    (['--augment_until=1.5'], r'^--augment_until \(1.5\) must be in \(0, 1\]$'),
     (['--run_name=a/b'], r'--run_name \(a/b\) must be a plain name'),
     (['--cpu_replicas=-2'], r'--cpu_replicas \(-2\) must not be negative'),
 ])
 def test_bad_values_are_one_line_errors(train_flags, args, message):
     with pytest.raises(DigitsError, match=message):
         parse(train_flags, *args)
+
+
+def test_total_steps_are_whole_epochs_unless_train_steps_is_set():
+    assert config.TrainConfig(batch_size=128, epochs=20).total_steps(54000) == 20 * 421  # partial batch dropped
+    assert config.TrainConfig(batch_size=128, epochs=20, train_steps=7).total_steps(54000) == 7
 
 
 def test_unknown_choices_are_rejected_by_the_parser(train_flags):
@@ -72,12 +79,13 @@ def test_check_resumable_names_the_changed_flag_and_allows_intervals():
 
 def test_the_derived_resume_rule_and_hparams_are_the_declared_ones():
     assert set(config.RESUME_FIXED) == {'dataset', 'model', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
-                                        'validation_split', 'augment', 'augment_strength', 'ema_decay', 'blur',
-                                        'flip', 'width', 'blocks', 'convs_per_block'}
+                                        'validation_split', 'augment', 'augment_strength', 'augment_until',
+                                        'ema_decay', 'blur', 'flip', 'width', 'blocks', 'convs_per_block'}
     assert set(config.HPARAMS) == {'dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer',
                                    'learning_rate', 'lr_schedule', 'warmup_steps', 'weight_decay', 'l2',
-                                   'label_smoothing', 'ema_decay', 'augment', 'augment_strength', 'precision',
-                                   'strategy', 'seed', 'blur', 'flip', 'width', 'blocks', 'convs_per_block'}
+                                   'label_smoothing', 'ema_decay', 'augment', 'augment_strength', 'augment_until',
+                                   'precision', 'strategy', 'seed', 'blur', 'flip', 'width', 'blocks',
+                                   'convs_per_block'}
 
 
 def test_adding_a_field_adds_its_flag_check_resume_rule_and_hparam():

@@ -321,8 +321,25 @@ def test_flip_mirrors_the_chosen_fraction_as_a_function_of_seed_and_step():
     np.testing.assert_array_equal(np.stack([b[0] for b in flipped[5:]]), np.stack([b[0] for b in resumed]))
 
 
+def test_augmentation_stops_at_augment_steps_and_resumes_alike():
+    split, kwargs = tiny_split(), dict(seed=7, augment=True, blur=0.5, flip=0.5)
+    always = batches(data.train_dataset(split, 16, **kwargs), 6)
+    until_4 = batches(data.train_dataset(split, 16, augment_steps=4, **kwargs), 6)
+    plain = batches(data.train_dataset(split, 16, seed=7, augment=False), 6)
+    resumed = batches(data.train_dataset(split, 16, augment_steps=4, start_step=3, **kwargs), 3)
+    for step in range(6):
+        expected = always[step] if step < 4 else plain[step]
+        np.testing.assert_array_equal(until_4[step][0], expected[0])
+        np.testing.assert_array_equal(until_4[step][1], plain[step][1])
+        assert not np.array_equal(always[step][0], plain[step][0])  # so the comparisons above tell the two apart
+    np.testing.assert_array_equal(np.stack([b[0] for b in until_4[3:]]), np.stack([b[0] for b in resumed]))
+
+
 def test_train_dataset_for_reads_the_config():
-    cfg = config.TrainConfig(batch_size=16, seed=7, augment=False, blur=0.0, flip=0.5)
-    from_config = batches(data.train_dataset_for(cfg, tiny_split(), start_step=2), 2)
-    direct = batches(data.train_dataset(tiny_split(), 16, seed=7, augment=False, flip=0.5, start_step=2), 2)
+    # 2 epochs of 203 // 16 = 12 steps; augmented for half of the 24: steps 0-11.
+    cfg = config.TrainConfig(batch_size=16, seed=7, augment=False, blur=0.0, flip=0.5, epochs=2,
+                             augment_until=0.5)
+    from_config = batches(data.train_dataset_for(cfg, tiny_split(), start_step=2), 12)
+    direct = batches(data.train_dataset(tiny_split(), 16, seed=7, augment=False, flip=0.5, augment_steps=12,
+                                        start_step=2), 12)
     np.testing.assert_array_equal(np.stack([b[0] for b in from_config]), np.stack([b[0] for b in direct]))
