@@ -161,9 +161,13 @@ class TrainConfig:
     def run_dir(self) -> str:
         return os.path.join(self.logdir, self.run_name)
 
+    def steps_per_epoch(self, num_train_examples: int) -> int:
+        """Optimizer steps in one pass over a training set of this many examples (partial batch dropped)."""
+        return num_train_examples // self.batch_size
+
     def total_steps(self, num_train_examples: int) -> int:
         """The run's length in optimizer steps, for a training set of this many examples."""
-        return self.train_steps or self.epochs * (num_train_examples // self.batch_size)
+        return self.train_steps or self.epochs * self.steps_per_epoch(num_train_examples)
 
 
 def resume_fixed(config_class=TrainConfig) -> tuple[str, ...]:

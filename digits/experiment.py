@@ -38,7 +38,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
 
     spec, arrays = datasets.DATASETS[config.dataset], data.load(config.dataset, config.data_dir)
     train_split, eval_split, eval_name = split_for_training(arrays, config)
-    steps_per_epoch = len(train_split) // config.batch_size
+    steps_per_epoch = config.steps_per_epoch(len(train_split))
     total_steps = config.total_steps(len(train_split))
     finished = finished_results(run, total_steps)
     if finished:

@@ -23,7 +23,7 @@ def early_losses(cfg: config.TrainConfig, steps: int) -> list[float]:
     from digits import data, experiment, loop
     keras.utils.set_random_seed(cfg.seed)
     train = data.load(cfg.dataset, cfg.data_dir).train
-    total_steps = cfg.train_steps or cfg.epochs * (len(train) // cfg.batch_size)
+    total_steps = cfg.total_steps(len(train))
     state = experiment.create_train_state(cfg, total_steps)
     strategy = tf.distribute.get_strategy()
     train_fn = loop.make_train_fn(strategy, state, cfg.batch_size, label_smoothing=cfg.label_smoothing)
