@@ -100,6 +100,9 @@ class TrainConfig:
                          check=positive, fixed_on_resume=True, hparam=True)
     convs_per_block: int = option(2, 'cnn: 3x3 convolutions (each with batch norm and ReLU) per block.',
                                   group='model', check=positive, fixed_on_resume=True, hparam=True)
+    first_block_convs: int = option(0, 'cnn: 3x3 convolutions in the first block, which works at full '
+                                    'resolution and so costs the most (0: --convs_per_block, as the others).',
+                                    group='model', check=non_negative, fixed_on_resume=True, hparam=True)
     l2: float = option(0.0, 'L2 penalty on conv/dense kernels, added to the loss.', group='model',
                        check=non_negative, fixed_on_resume=True, hparam=True)
     batch_size: int = option(128, 'Global batch size, shared by all replicas.', group='optimization',

@@ -23,8 +23,9 @@ speeds up during the run affects them alike; each figure is the median of its re
   bare_step       the ceiling: forward, backward and Adam update on one batch already in memory,
                   --steps_per_loop steps per tf.function call, no input pipeline, no metrics; no loop
                   around the same TensorFlow ops can train this model faster on this machine
-  cnn_WxBxC       with --cnn=WxBxC: the bare step of digits' cnn of --width W, --blocks B,
-                  --convs_per_block C (what an architecture costs per image, for Time to accuracy)
+  cnn_WxBxC[xF]   with --cnn=WxBxC[xF]: the bare step of digits' cnn of --width W, --blocks B,
+                  --convs_per_block C, --first_block_convs F (default C): what an architecture costs
+                  per image, for Time to accuracy
 
 The headline ratio is against the fastest model.fit variant, so the comparison is with Keras at its best.
 bare_step / best fit is the most that any loop, digits' or another, could gain over model.fit here: the
@@ -57,15 +58,16 @@ def parse_args(argv):
     parser.add_argument('--precision', default='float32', choices=('float32', 'mixed_bfloat16'),
                         help='Keras dtype policy of every model (float16 would need loss scaling).')
     parser.add_argument('--only', default='', help='Comma-separated contestants to run (default: all).')
-    parser.add_argument('--cnn', action='append', default=[], metavar='WIDTHxBLOCKSxCONVS',
-                        help='Also the bare step of the cnn with these --width, --blocks and --convs_per_block '
-                             '(e.g. 32x2x2, the default); repeatable. Contestant "cnn_32x2x2".')
+    parser.add_argument('--cnn', action='append', default=[], metavar='WIDTHxBLOCKSxCONVS[xFIRST]',
+                        help='Also the bare step of the cnn with these --width, --blocks, --convs_per_block '
+                             'and --first_block_convs (default: CONVS), e.g. 16x3x2x1; repeatable. '
+                             'Contestant "cnn_16x3x2x1".')
     parser.add_argument('--json', help='Also write the figures here.')
     args = parser.parse_args(argv)
     for spec in args.cnn:
-        if len(spec.split('x')) != 3 or not all(part.isdigit() and int(part) > 0 for part in spec.split('x')):
-            parser.exit(2, f'benchmark: error: --cnn ({spec}) must be WIDTHxBLOCKSxCONVS, positive integers, '
-                           f'e.g. 32x2x2\n')
+        if len(spec.split('x')) not in (3, 4) or not all(part.isdigit() and int(part) > 0 for part in spec.split('x')):
+            parser.exit(2, f'benchmark: error: --cnn ({spec}) must be WIDTHxBLOCKSxCONVS[xFIRST], positive '
+                           f'integers, e.g. 16x3x2x1\n')
     for name in ('batch_size', 'steps', 'repeats', 'steps_per_loop'):
         if getattr(args, name) <= 0:
             parser.exit(2, f'benchmark: error: --{name} ({getattr(args, name)}) must be positive\n')
@@ -124,9 +126,11 @@ class BareStep:
 
 
 def create_cnn(spec: str, precision: str) -> keras.Model:
-    """The cnn of --width x --blocks x --convs_per_block `spec` (e.g. '32x2x2'), as digits.train builds it."""
-    width, blocks, convs = (int(part) for part in spec.split('x'))
-    return model_lib.create_for(config.TrainConfig(width=width, blocks=blocks, convs_per_block=convs),
+    """The cnn of --width x --blocks x --convs_per_block [x --first_block_convs] `spec` (e.g. '16x3x2x1'),
+    as digits.train builds it."""
+    width, blocks, convs, *first = (int(part) for part in spec.split('x'))
+    return model_lib.create_for(config.TrainConfig(width=width, blocks=blocks, convs_per_block=convs,
+                                                   first_block_convs=first[0] if first else 0),
                                 precision=precision)
 
 

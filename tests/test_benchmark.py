@@ -67,17 +67,22 @@ def test_benchmark_runs_its_contestants_in_bfloat16(benchmark, tiny_data_dir, tm
 def test_benchmark_measures_the_cnn_variants_it_is_given(benchmark, tiny_data_dir, tmp_path):
     out = tmp_path / 'bench.json'
     benchmark.main([f'--data_dir={tiny_data_dir}', '--steps=2', '--steps_per_loop=2', '--repeats=1',
-                    '--only=bare_step', '--cnn=8x3x1', '--cnn=4x1x2', f'--json={out}'])
-    assert set(json.loads(out.read_text())['images_per_sec']) == {'bare_step', 'cnn_8x3x1', 'cnn_4x1x2'}
-    convolutions = [layer for layer in benchmark.create_cnn('8x3x1', 'float32').blocks.layers
-                    if isinstance(layer, keras.layers.Conv2D)]
-    assert [layer.filters for layer in convolutions] == [8, 16, 32]
+                    '--only=bare_step', '--cnn=8x3x1', '--cnn=4x1x2', '--cnn=4x2x2x1', f'--json={out}'])
+    assert set(json.loads(out.read_text())['images_per_sec']) == {'bare_step', 'cnn_8x3x1', 'cnn_4x1x2', 'cnn_4x2x2x1'}
+    assert conv_filters(benchmark.create_cnn('8x3x1', 'float32')) == [8, 16, 32]
+    assert conv_filters(benchmark.create_cnn('4x2x3', 'float32')) == [4, 4, 4, 8, 8, 8]
+    assert conv_filters(benchmark.create_cnn('4x2x3x1', 'float32')) == [4, 8, 8, 8]
 
 
-@pytest.mark.parametrize('spec', ['32x2', '32x0x2', 'ax2x2'])
+def conv_filters(net) -> list[int]:
+    """The output channels of a cnn's convolutions, in order."""
+    return [layer.filters for layer in net.blocks.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+@pytest.mark.parametrize('spec', ['32x2', '32x0x2', 'ax2x2', '16x3x2x0', '16x3x2x1x1'])
 def test_benchmark_refuses_a_malformed_cnn(benchmark, spec, capsys):
     with pytest.raises(SystemExit) as exit_info:
         benchmark.parse_args([f'--cnn={spec}'])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip() == (f'benchmark: error: --cnn ({spec}) must be WIDTHxBLOCKSxCONVS, '
-                                               f'positive integers, e.g. 32x2x2')
+    assert capsys.readouterr().err.strip() == (f'benchmark: error: --cnn ({spec}) must be '
+                                               f'WIDTHxBLOCKSxCONVS[xFIRST], positive integers, e.g. 16x3x2x1')

@@ -41,6 +41,7 @@ def test_defaults_are_the_dataclass_defaults(train_flags):
     (['--label_smoothing=1'], r'--label_smoothing \(1.0\) must be in \[0, 1\)'),
     (['--augment_until=0'], r'^--augment_until \(0.0\) must be in \(0, 1\]$'),
     (['--augment_until=1.5'], r'^--augment_until \(1.5\) must be in \(0, 1\]$'),
+    (['--first_block_convs=-1'], r'^--first_block_convs \(-1\) must not be negative$'),
     (['--run_name=a/b'], r'--run_name \(a/b\) must be a plain name'),
     (['--cpu_replicas=-2'], r'--cpu_replicas \(-2\) must not be negative'),
 ])
@@ -80,12 +81,13 @@ def test_check_resumable_names_the_changed_flag_and_allows_intervals():
 def test_the_derived_resume_rule_and_hparams_are_the_declared_ones():
     assert set(config.RESUME_FIXED) == {'dataset', 'model', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
                                         'validation_split', 'augment', 'augment_strength', 'augment_until',
-                                        'ema_decay', 'blur', 'flip', 'width', 'blocks', 'convs_per_block'}
+                                        'ema_decay', 'blur', 'flip', 'width', 'blocks', 'convs_per_block',
+                                        'first_block_convs'}
     assert set(config.HPARAMS) == {'dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer',
                                    'learning_rate', 'lr_schedule', 'warmup_steps', 'weight_decay', 'l2',
                                    'label_smoothing', 'ema_decay', 'augment', 'augment_strength', 'augment_until',
                                    'precision', 'strategy', 'seed', 'blur', 'flip', 'width', 'blocks',
-                                   'convs_per_block'}
+                                   'convs_per_block', 'first_block_convs'}
 
 
 def test_adding_a_field_adds_its_flag_check_resume_rule_and_hparam():

@@ -69,6 +69,9 @@ def test_create_for_builds_the_architecture_flags_describe():
     assert net.hidden.kernel.shape == (3 * 3 * 32, 128)  # 28 -> 14 -> 7 -> 3 after three pools
     default = [tuple(v.shape) for v in model.create_for(config.TrainConfig()).trainable_variables if len(v.shape) == 4]
     assert default == [(3, 3, 1, 32), (3, 3, 32, 32), (3, 3, 32, 64), (3, 3, 64, 64)]
+    cfg = config.TrainConfig(width=8, blocks=2, convs_per_block=3, first_block_convs=1)
+    kernels = [tuple(v.shape) for v in model.create_for(cfg).trainable_variables if len(v.shape) == 4]
+    assert kernels == [(3, 3, 1, 8), (3, 3, 8, 16), (3, 3, 16, 16), (3, 3, 16, 16)]
 
 
 def test_create_for_gives_simple_no_architecture_flags():
