@@ -94,30 +94,33 @@ class TrainConfig:
     model: str = option('cnn', 'Architecture: cnn (default, stronger) or simple (the keras.io "Simple MNIST '
                         'convnet", for comparison with model.fit).', group='model', choices=MODELS,
                         fixed_on_resume=True, hparam=True)
-    width: int = option(32, 'cnn: channels of the first convolution block; each further block doubles them.',
+    width: int = option(16, 'cnn: channels of the first convolution block; each further block doubles them.',
                         group='model', check=positive, fixed_on_resume=True, hparam=True)
-    blocks: int = option(2, 'cnn: convolution blocks, each ending in a 2x2 max-pool.', group='model',
+    blocks: int = option(3, 'cnn: convolution blocks, each ending in a 2x2 max-pool.', group='model',
                          check=positive, fixed_on_resume=True, hparam=True)
     convs_per_block: int = option(2, 'cnn: 3x3 convolutions (each with batch norm and ReLU) per block.',
                                   group='model', check=positive, fixed_on_resume=True, hparam=True)
-    first_block_convs: int = option(0, 'cnn: 3x3 convolutions in the first block, which works at full '
+    first_block_convs: int = option(1, 'cnn: 3x3 convolutions in the first block, which works at full '
                                     'resolution and so costs the most (0: --convs_per_block, as the others).',
                                     group='model', check=non_negative, fixed_on_resume=True, hparam=True)
+    tta: bool = option(True, 'cnn: test-time augmentation: evaluation and the export read each image and its '
+                       'four 1-pixel shifts and average the probabilities (5x the inference cost).', group='model',
+                       hparam=True)
     l2: float = option(0.0, 'L2 penalty on conv/dense kernels, added to the loss.', group='model',
                        check=non_negative, fixed_on_resume=True, hparam=True)
     batch_size: int = option(128, 'Global batch size, shared by all replicas.', group='optimization',
                              check=positive, fixed_on_resume=True, hparam=True)
-    epochs: int = option(30, 'Passes over the training set (ignored if --train_steps > 0).',
+    epochs: int = option(15, 'Passes over the training set (ignored if --train_steps > 0).',
                          group='optimization', check=positive, hparam=True)
     train_steps: int = option(0, 'Total optimizer steps; overrides --epochs if > 0.', group='optimization',
                               check=non_negative, hparam=True)
     optimizer: str = option('adam', 'Optimizer.', group='optimization', choices=OPTIMIZERS,
                             fixed_on_resume=True, hparam=True)
-    learning_rate: float = option(0.003, 'Peak learning rate.', group='optimization', check=positive,
+    learning_rate: float = option(0.006, 'Peak learning rate.', group='optimization', check=positive,
                                   hparam=True)
     lr_schedule: str = option('cosine', 'constant, or cosine decay to 0 after --warmup_steps of linear '
                               'warm-up.', group='optimization', choices=SCHEDULES, hparam=True)
-    warmup_steps: int = option(200, 'Linear warm-up steps (cosine schedule).', group='optimization',
+    warmup_steps: int = option(100, 'Linear warm-up steps (cosine schedule).', group='optimization',
                                check=non_negative, hparam=True)
     momentum: float = option(0.9, 'Momentum of the sgd optimizer.', group='optimization', check=non_negative)
     weight_decay: float = option(0.0, 'Decoupled weight decay of adamw.', group='optimization',

@@ -87,7 +87,7 @@ def test_the_derived_resume_rule_and_hparams_are_the_declared_ones():
                                    'learning_rate', 'lr_schedule', 'warmup_steps', 'weight_decay', 'l2',
                                    'label_smoothing', 'ema_decay', 'augment', 'augment_strength', 'augment_until',
                                    'precision', 'strategy', 'seed', 'blur', 'flip', 'width', 'blocks',
-                                   'convs_per_block', 'first_block_convs'}
+                                   'convs_per_block', 'first_block_convs', 'tta'}
 
 
 def test_adding_a_field_adds_its_flag_check_resume_rule_and_hparam():

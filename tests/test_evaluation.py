@@ -1,11 +1,12 @@
 """digits.evaluation: an export or a run's checkpoint evaluates to the run's own results."""
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import smoke_config
-from digits import config, evaluation, experiment, model as model_lib
+from digits import config, data, evaluation, experiment, export, model as model_lib
 from digits.errors import DigitsError
 
 QUIET = dict(log=lambda line: None)
@@ -36,3 +37,18 @@ def test_ema_weights_are_evaluated_exported_and_restored(tmp_path, tiny_data_dir
     trained = model_lib.create('simple')
     tf.train.Checkpoint(model=trained).restore(latest).expect_partial()
     assert experiment.weights_fingerprint(trained) != results['weights_sha256']
+
+
+def test_tta_is_in_the_results_the_export_and_the_restored_run(tmp_path, tiny_data_dir):
+    """With --tta (the default recipe's), every evaluation reads the mean probability over the shifts."""
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, width=8, blocks=3, first_block_convs=1, tta=True)
+    results = experiment.train_and_evaluate(cfg, **QUIET)
+    from_run = evaluation.evaluate_saved(config.EvalConfig(run_dir=cfg.run_dir, data_dir=tiny_data_dir), **QUIET)
+    from_export = evaluation.evaluate_saved(config.EvalConfig(model=cfg.export_dir, data_dir=tiny_data_dir), **QUIET)
+    assert from_run['accuracy'] == from_export['accuracy'] == results['test_accuracy']
+    assert from_run['loss'] == pytest.approx(results['test_loss'], rel=1e-5)
+    restored, _ = evaluation.restore_model(cfg.run_dir)
+    images = data.to_float(data.load('mnist', tiny_data_dir).test.images[:16])
+    shifted = [tf.nn.softmax(restored.plain_logits(x, training=False)) for x in model_lib.shifted_copies(images)]
+    module = export.load(cfg.export_dir)  # held: serve's variables live as long as the module
+    np.testing.assert_allclose(module.serve(images)['probabilities'], np.mean(shifted, axis=0), rtol=1e-5, atol=1e-6)

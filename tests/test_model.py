@@ -38,6 +38,24 @@ def test_dropout_only_in_training():
     assert not np.allclose(net(x, training=True), net(x, training=True))
 
 
+def test_tta_reads_the_mean_probability_of_the_image_and_its_four_shifts():
+    net = model.create('cnn', widths=(4, 8), tta=True, dropout=0.0)
+    x = np.random.default_rng(0).uniform(size=[6, 28, 28, 1]).astype(np.float32)
+    padded = np.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    shifted = [x, padded[:, :28, 1:29], padded[:, 2:, 1:29], padded[:, 1:29, :28], padded[:, 1:29, 2:]]
+    assert np.array_equal(shifted[1][:, 1:], x[:, :-1]) and not shifted[1][:, 0].any()  # one row down
+    want = np.mean([tf.nn.softmax(net.plain_logits(tf.constant(s), training=False)) for s in shifted], axis=0)
+    np.testing.assert_allclose(tf.nn.softmax(net(x, training=False)), want, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(tf.nn.softmax(net.plain_logits(x, training=False)), want, atol=1e-3)
+    # Training reads each image once (batch norm on the batch's statistics: deterministic without dropout).
+    np.testing.assert_allclose(net(x, training=True), net.plain_logits(x, training=True), rtol=1e-6, atol=1e-6)
+
+
+def test_create_for_passes_tta():
+    assert model.create_for(config.TrainConfig(width=4, tta=True)).tta
+    assert not model.create_for(config.TrainConfig(width=4, tta=False)).tta
+
+
 @pytest.mark.parametrize('name', sorted(model.MODELS))
 def test_a_checkpoint_of_the_model_holds_every_weight(name, tmp_path):
     """Every weight, batch-norm statistics included, goes into tf.train.Checkpoint(model=...) and comes back."""
@@ -62,13 +80,13 @@ def test_the_dataset_decides_the_input_shape_and_classes():
 
 
 def test_create_for_builds_the_architecture_flags_describe():
-    cfg = config.TrainConfig(width=8, blocks=3, convs_per_block=1)
+    cfg = config.TrainConfig(width=8, blocks=3, convs_per_block=1, first_block_convs=0)
     net = model.create_for(cfg)
     kernels = [tuple(v.shape) for v in net.trainable_variables if len(v.shape) == 4]
     assert kernels == [(3, 3, 1, 8), (3, 3, 8, 16), (3, 3, 16, 32)]
     assert net.hidden.kernel.shape == (3 * 3 * 32, 128)  # 28 -> 14 -> 7 -> 3 after three pools
     default = [tuple(v.shape) for v in model.create_for(config.TrainConfig()).trainable_variables if len(v.shape) == 4]
-    assert default == [(3, 3, 1, 32), (3, 3, 32, 32), (3, 3, 32, 64), (3, 3, 64, 64)]
+    assert default == [(3, 3, 1, 16), (3, 3, 16, 32), (3, 3, 32, 32), (3, 3, 32, 64), (3, 3, 64, 64)]
     cfg = config.TrainConfig(width=8, blocks=2, convs_per_block=3, first_block_convs=1)
     kernels = [tuple(v.shape) for v in model.create_for(cfg).trainable_variables if len(v.shape) == 4]
     assert kernels == [(3, 3, 1, 8), (3, 3, 8, 16), (3, 3, 16, 16), (3, 3, 16, 16)]
