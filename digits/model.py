@@ -44,7 +44,8 @@ class SimpleCNN(keras.Model):
 
 
 class DigitCNN(keras.Model):
-    """The default: blocks of (conv-BN-ReLU) x n + max-pool, then a dense head with dropout.
+    """The cnn: blocks of (conv-BN-ReLU) x n + max-pool, then a dense head with dropout (the default
+    recipe's shape comes from digits.config through create_for).
 
     Batch norm lets a high learning rate train it in a few minutes on a CPU, and two 3x3 convolutions
     per block see 5x5 patches at the cost of fewer weights. The first block works at full resolution,
