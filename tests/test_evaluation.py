@@ -20,17 +20,23 @@ def test_run_without_checkpoint_is_one_line_error(tmp_path):
         evaluation.restore_model(str(run))
 
 
+def train_and_evaluate_three_ways(cfg) -> dict:
+    """Trains cfg; checks that evaluate --run_dir and evaluate --model read what results.json says."""
+    results = experiment.train_and_evaluate(cfg, **QUIET)
+    from_run = evaluation.evaluate_saved(config.EvalConfig(run_dir=cfg.run_dir, data_dir=cfg.data_dir), **QUIET)
+    from_export = evaluation.evaluate_saved(config.EvalConfig(model=cfg.export_dir, data_dir=cfg.data_dir), **QUIET)
+    assert from_run['accuracy'] == from_export['accuracy'] == results['test_accuracy']
+    assert from_run['loss'] == pytest.approx(results['test_loss'], rel=1e-5)
+    return results
+
+
 @pytest.mark.parametrize('strategy,replicas', [('default', 0), ('mirrored', 2)])
 def test_ema_weights_are_evaluated_exported_and_restored(tmp_path, tiny_data_dir, strategy, replicas):
     """With --ema_decay, results, the export and evaluate --run_dir all use the averaged weights, while
     the checkpoint keeps the trained ones (training resumes from those)."""
     cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', ema_decay=0.9, lr_schedule='constant',
                        strategy=strategy, cpu_replicas=replicas)
-    results = experiment.train_and_evaluate(cfg, **QUIET)
-    from_run = evaluation.evaluate_saved(config.EvalConfig(run_dir=cfg.run_dir, data_dir=tiny_data_dir), **QUIET)
-    from_export = evaluation.evaluate_saved(config.EvalConfig(model=cfg.export_dir, data_dir=tiny_data_dir), **QUIET)
-    assert from_run['accuracy'] == from_export['accuracy'] == results['test_accuracy']
-    assert from_run['loss'] == pytest.approx(results['test_loss'], rel=1e-5)
+    results = train_and_evaluate_three_ways(cfg)
     averaged, _ = evaluation.restore_model(cfg.run_dir)
     assert experiment.weights_fingerprint(averaged) == results['weights_sha256']
     latest = tf.train.latest_checkpoint(os.path.join(cfg.run_dir, 'checkpoints'))
@@ -42,11 +48,7 @@ def test_ema_weights_are_evaluated_exported_and_restored(tmp_path, tiny_data_dir
 def test_tta_is_in_the_results_the_export_and_the_restored_run(tmp_path, tiny_data_dir):
     """With --tta (the default recipe's), every evaluation reads the mean probability over the shifts."""
     cfg = smoke_config(str(tmp_path), tiny_data_dir, width=8, blocks=3, first_block_convs=1, tta=True)
-    results = experiment.train_and_evaluate(cfg, **QUIET)
-    from_run = evaluation.evaluate_saved(config.EvalConfig(run_dir=cfg.run_dir, data_dir=tiny_data_dir), **QUIET)
-    from_export = evaluation.evaluate_saved(config.EvalConfig(model=cfg.export_dir, data_dir=tiny_data_dir), **QUIET)
-    assert from_run['accuracy'] == from_export['accuracy'] == results['test_accuracy']
-    assert from_run['loss'] == pytest.approx(results['test_loss'], rel=1e-5)
+    results = train_and_evaluate_three_ways(cfg)
     restored, _ = evaluation.restore_model(cfg.run_dir)
     images = data.to_float(data.load('mnist', tiny_data_dir).test.images[:16])
     shifted = [tf.nn.softmax(restored.plain_logits(x, training=False)) for x in model_lib.shifted_copies(images)]
