@@ -87,7 +87,7 @@ class DigitCNN(keras.Model):
 
     def plain_logits(self, images, training):
         """Logits [b, classes] of images [b, h, w, 1], each read once."""
-        x = self.blocks(images, training=training)  # [b, 28, 28, 1] -> ... -> [b, 7, 7, width * 2] (2 blocks)
+        x = self.blocks(images, training=training)  # [b, 28, 28, 1] -> [b, 28 / 2**n, .., widths[-1]] (n blocks)
         x = self.hidden(self.flatten(x))  # [b, 128]
         x = self.relu(self.hidden_norm(x, training=training))
         return self.logits(self.dropout(x, training=training))

@@ -65,7 +65,8 @@ def parse_args(argv):
     parser.add_argument('--json', help='Also write the figures here.')
     args = parser.parse_args(argv)
     for spec in args.cnn:
-        if len(spec.split('x')) not in (3, 4) or not all(part.isdigit() and int(part) > 0 for part in spec.split('x')):
+        parts = spec.split('x')
+        if len(parts) not in (3, 4) or not all(part.isdigit() and int(part) > 0 for part in parts):
             parser.exit(2, f'benchmark: error: --cnn ({spec}) must be WIDTHxBLOCKSxCONVS[xFIRST], positive '
                            f'integers, e.g. 16x3x2x1\n')
     for name in ('batch_size', 'steps', 'repeats', 'steps_per_loop'):
