@@ -106,6 +106,10 @@ class TrainConfig:
     tta: bool = option(True, 'cnn: test-time augmentation: evaluation and the export read each image and its '
                        'four 1-pixel shifts and average the probabilities (5x the inference cost).', group='model',
                        hparam=True)
+    ensemble: int = option(1, 'Train this many models side by side, each on its own batches (data order and '
+                           'augmentation) and its own loss; evaluation and the export average their '
+                           'probabilities (N times the cost).',
+                           group='model', check=positive, fixed_on_resume=True, hparam=True)
     l2: float = option(0.0, 'L2 penalty on conv/dense kernels, added to the loss.', group='model',
                        check=non_negative, fixed_on_resume=True, hparam=True)
     batch_size: int = option(128, 'Global batch size, shared by all replicas.', group='optimization',

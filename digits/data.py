@@ -211,13 +211,28 @@ PARALLEL_CALLS = os.cpu_count() or 1  # batches made at once by a pipeline's map
 PREFETCH = 2  # batches made ahead of the step that takes them
 
 
+MEMBER_STREAM = 104729  # offsets each ensemble member's seed from the previous member's
+
+
 def train_dataset_for(config, split: Split, *, start_step: int = 0,
                       input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-    """train_dataset with a digits.config.TrainConfig's batch, seed and augmentation."""
+    """train_dataset with a digits.config.TrainConfig's batch, seed and augmentation.
+
+    With --ensemble, one batch per member: images [b, members, h, w, 1], labels [b, members]. Member i
+    has the seed seed + i * MEMBER_STREAM, so its own order and augmentation (member 0's batches are
+    those of a single model): members that see the same batches make more of the same mistakes
+    (README: Time to accuracy).
+    """
     augment_steps = round(config.augment_until * config.total_steps(len(split)))
-    return train_dataset(split, config.batch_size, config.seed, config.augment, strength=config.augment_strength,
-                         blur=config.blur, flip=config.flip, augment_steps=augment_steps, start_step=start_step,
-                         input_context=input_context)
+    members = [train_dataset(split, config.batch_size, config.seed + i * MEMBER_STREAM, config.augment,
+                             strength=config.augment_strength, blur=config.blur, flip=config.flip,
+                             augment_steps=augment_steps, start_step=start_step, input_context=input_context)
+               for i in range(config.ensemble)]
+    if config.ensemble == 1:
+        return members[0]
+    stacked = tf.data.Dataset.zip(tuple(members)).map(
+        lambda *batches: tuple(tf.stack(parts, axis=1) for parts in zip(*batches)))
+    return with_fixed_parallelism(stacked)
 
 
 def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, strength: float = 1.0,

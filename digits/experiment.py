@@ -46,8 +46,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
             f'{100 * finished["test_accuracy"]:.2f}%, {run.results_path}); nothing to do. Use a new '
             f'--run_name to train again')
         return finished
+    members = f' x {config.ensemble}' if config.ensemble > 1 else ''  # an ensemble of that many
     log(f'digits: {config.dataset} {len(train_split)} train / {len(eval_split)} {eval_name} examples, '
-        f'model {config.model}, {strategy.num_replicas_in_sync} replica(s), {total_steps} steps '
+        f'model {config.model}{members}, {strategy.num_replicas_in_sync} replica(s), {total_steps} steps '
         f'({total_steps / steps_per_epoch:.1f} epochs), run {run.root}')
 
     with strategy.scope():

@@ -59,6 +59,15 @@ def smoothed_losses(logits: tf.Tensor, labels: tf.Tensor, smoothing: float) -> t
     return tf.nn.softmax_cross_entropy_with_logits(targets, tf.cast(logits, tf.float32))
 
 
+def member_rows(logits: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, int]:
+    """Training logits as rows [rows, classes] with their labels [rows], and the number of members: an
+    ensemble's logits [b, members, classes] and labels [b, members] become b * members rows; a model's
+    [b, classes] and [b] stay as they are (1 member)."""
+    if logits.shape.rank == 2:
+        return logits, labels, 1
+    return tf.reshape(logits, [-1, logits.shape[-1]]), tf.reshape(labels, [-1]), logits.shape[1]
+
+
 def count_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """1.0 where argmax(logits) == label, else 0.0; [b]."""
     return tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
@@ -82,15 +91,18 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
 
     def compute_gradients(images, labels):
         with tf.GradientTape() as tape:
-            logits = model(images, training=True)
-            losses = smoothed_losses(logits, labels, label_smoothing)
-            # Averaged over the *global* batch: the optimizer sums the replicas' gradients.
+            logits, targets, members = member_rows(model(images, training=True), labels)
+            losses = smoothed_losses(logits, targets, label_smoothing)  # [b * members]
+            # Averaged over the *global* batch: the optimizer sums the replicas' gradients. An ensemble's
+            # members' losses add up, so each member's weights get that member's own gradient.
             loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled_loss = optimizer.scale_loss(loss)  # Loss scaling for float16; identity otherwise.
         grads = tape.gradient(scaled_loss, model.trainable_variables)
-        return grads, {'loss': tf.reduce_sum(losses), 'accuracy': tf.reduce_sum(count_correct(logits, labels))}
+        # Reported: the members' mean loss and accuracy, comparable with a single model's.
+        return grads, {'loss': tf.reduce_sum(losses) / members,
+                       'accuracy': tf.reduce_sum(count_correct(logits, targets)) / members}
 
     if jit_compile:
         check_jit_compilable(model, strategy.num_replicas_in_sync)

@@ -22,6 +22,8 @@ def write_run_summaries(writers: summaries.Writers, config: config_lib.TrainConf
     writers.hparams({k: getattr(config, k) for k in config_lib.hyperparameters(type(config))}, trial_id=config.run_name)
     # After augmentation, as trained on.
     images, labels = next(iter(data.train_dataset_for(config, train_split, start_step=step)))
+    if config.ensemble > 1:  # [b, members, ...]: the first member's batch
+        images, labels = images[:, 0], labels[:, 0]
     names = datasets.DATASETS[config.dataset].class_names
     figure = analysis.digits_figure(images.numpy()[:INPUT_GRID], [names[k] for k in labels.numpy()[:INPUT_GRID]],
                                     title=f'training inputs at step {step}')

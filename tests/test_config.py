@@ -42,6 +42,7 @@ def test_defaults_are_the_dataclass_defaults(train_flags):
     (['--augment_until=0'], r'^--augment_until \(0.0\) must be in \(0, 1\]$'),
     (['--augment_until=1.5'], r'^--augment_until \(1.5\) must be in \(0, 1\]$'),
     (['--first_block_convs=-1'], r'^--first_block_convs \(-1\) must not be negative$'),
+    (['--ensemble=0'], r'^--ensemble \(0\) must be positive$'),
     (['--run_name=a/b'], r'--run_name \(a/b\) must be a plain name'),
     (['--cpu_replicas=-2'], r'--cpu_replicas \(-2\) must not be negative'),
 ])
@@ -82,12 +83,12 @@ def test_the_derived_resume_rule_and_hparams_are_the_declared_ones():
     assert set(config.RESUME_FIXED) == {'dataset', 'model', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
                                         'validation_split', 'augment', 'augment_strength', 'augment_until',
                                         'ema_decay', 'blur', 'flip', 'width', 'blocks', 'convs_per_block',
-                                        'first_block_convs'}
+                                        'first_block_convs', 'ensemble'}
     assert set(config.HPARAMS) == {'dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer',
                                    'learning_rate', 'lr_schedule', 'warmup_steps', 'weight_decay', 'l2',
                                    'label_smoothing', 'ema_decay', 'augment', 'augment_strength', 'augment_until',
                                    'precision', 'strategy', 'seed', 'blur', 'flip', 'width', 'blocks',
-                                   'convs_per_block', 'first_block_convs', 'tta'}
+                                   'convs_per_block', 'first_block_convs', 'tta', 'ensemble'}
 
 
 def test_adding_a_field_adds_its_flag_check_resume_rule_and_hparam():

@@ -343,3 +343,17 @@ def test_train_dataset_for_reads_the_config():
     direct = batches(data.train_dataset(tiny_split(), 16, seed=7, augment=False, flip=0.5, augment_steps=12,
                                         start_step=2), 12)
     np.testing.assert_array_equal(np.stack([b[0] for b in from_config]), np.stack([b[0] for b in direct]))
+
+
+def test_each_ensemble_member_has_its_own_batches_and_the_first_a_single_models():
+    cfg = config.TrainConfig(batch_size=16, seed=7, augment=True, blur=0.5, epochs=2, ensemble=3)
+    stacked = batches(data.train_dataset_for(cfg, tiny_split(), start_step=2), 4)
+    assert stacked[0][0].shape == (16, 3, 28, 28, 1) and stacked[0][1].shape == (16, 3)
+    assert data.train_dataset_for(cfg, tiny_split()).options().autotune.enabled is False
+    for member in range(3):
+        alone = dataclasses.replace(cfg, ensemble=1, seed=cfg.seed + member * data.MEMBER_STREAM)
+        direct = batches(data.train_dataset_for(alone, tiny_split(), start_step=2), 4)
+        for (images, labels), (want_images, want_labels) in zip(stacked, direct):
+            np.testing.assert_array_equal(images[:, member], want_images)
+            np.testing.assert_array_equal(labels[:, member], want_labels)
+    assert not np.array_equal(stacked[0][1][:, 0], stacked[0][1][:, 1])  # another order

@@ -54,3 +54,21 @@ def test_tta_is_in_the_results_the_export_and_the_restored_run(tmp_path, tiny_da
     shifted = [tf.nn.softmax(restored.plain_logits(x, training=False)) for x in model_lib.shifted_copies(images)]
     module = export.load(cfg.export_dir)  # held: serve's variables live as long as the module
     np.testing.assert_allclose(module.serve(images)['probabilities'], np.mean(shifted, axis=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('strategy,replicas', [('default', 0), ('mirrored', 2)])
+def test_an_ensemble_is_in_the_results_the_export_and_the_restored_run(tmp_path, tiny_data_dir, strategy, replicas):
+    """With --ensemble, every evaluation and the export read the mean probability of the trained members."""
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', ensemble=2, strategy=strategy,
+                       cpu_replicas=replicas)
+    results = train_and_evaluate_three_ways(cfg)
+    assert results['test_accuracy'] > 0.9
+    restored, _ = evaluation.restore_model(cfg.run_dir)
+    assert experiment.weights_fingerprint(restored) == results['weights_sha256']
+    images = data.to_float(data.load('mnist', tiny_data_dir).test.images[:16])
+    # In log space: trained members agree to 1e-6 on the likely class, but not on the unlikely ones.
+    members = np.array([tf.nn.log_softmax(member(images, training=False)) for member in restored.members], np.float64)
+    assert np.abs(members[0] - members[1]).max() > 0.1
+    want = np.logaddexp(members[0], members[1]) - np.log(2)  # log of the mean probability
+    module = export.load(cfg.export_dir)
+    np.testing.assert_allclose(tf.nn.log_softmax(module.serve(images)['logits']), want, rtol=1e-4, atol=1e-4)

@@ -24,12 +24,13 @@ def copy_run(cfg, tmp_path):
                                        if f.name not in ('logdir', 'export_dir')})
 
 
-def test_sigkill_then_rerun_ends_exactly_like_an_uninterrupted_run(tmp_path, tiny_data_dir):
+@pytest.mark.parametrize('extra', [[], ['--ensemble=2']])  # an ensemble: every member's weights and batches
+def test_sigkill_then_rerun_ends_exactly_like_an_uninterrupted_run(tmp_path, tiny_data_dir, extra):
     proc = subprocess.run(
         [sys.executable, 'scripts/kill_and_resume.py', f'--logdir={tmp_path}/logs', '--prefix=k',
          '--kill_after_checkpoints=2', f'--data_dir={tiny_data_dir}', '--model=simple', '--batch_size=32',
          '--train_steps=120', '--steps_per_loop=10', '--checkpoint_every_steps=40', '--eval_every_steps=60',
-         '--deterministic'],
+         '--deterministic', *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert 'killed k-killed with SIGKILL after 2 checkpoint(s)' in proc.stdout

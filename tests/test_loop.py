@@ -112,6 +112,32 @@ def test_label_smoothing_trains_and_evaluates_with_the_plain_loss(tmp_path, tiny
     assert results['test_loss'] < floor  # the plain cross-entropy of a confident, right model
 
 
+def test_each_member_of_an_ensemble_trains_as_it_would_alone():
+    """One SGD step on an ensemble moves each member as the same step on that member alone, on that
+    member's batch, would; the reported loss is the members' mean loss."""
+    split = data.Split(*make_digits(64, 3))
+    (a_images, a_labels), (b_images, b_labels) = batches(split, 32, 2)
+    ensemble = model.create('simple', dropout=0.0, ensemble=2)
+    alone = model.create('simple', dropout=0.0)
+    alone.set_weights(ensemble.members[1].get_weights())
+    before = [float(tf.reduce_mean(loop.example_losses(m(x, training=True), y)))
+              for m, x, y in zip(ensemble.members, (a_images, b_images), (a_labels, b_labels))]
+    stacked = (tf.stack([a_images, b_images], axis=1), tf.stack([a_labels, b_labels], axis=1))
+    strategy = tf.distribute.get_strategy()
+    state = loop.create_state(ensemble, tf.keras.optimizers.SGD(0.5))
+    metrics = loop.make_train_fn(strategy, state, 32)(iter(tf.data.Dataset.from_tensors(stacked)), tf.constant(1))
+    state = loop.create_state(alone, tf.keras.optimizers.SGD(0.5))
+    loop.make_train_fn(strategy, state, 32)(iter(tf.data.Dataset.from_tensors((b_images, b_labels))), tf.constant(1))
+    assert float(metrics['loss']) == pytest.approx(np.mean(before), rel=1e-5)
+    for got, want in zip(ensemble.members[1].get_weights(), alone.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def batches(split, batch_size, count):
+    """The first `count` (images, labels) batches of split's plain training pipeline."""
+    return list(data.train_dataset(split, batch_size, 0, False).take(count))
+
+
 def test_a_nan_in_the_weights_is_counted_whatever_the_kernels():
     """A NaN batch-norm moving mean never touches the training loss or the gradients (training uses the
     batch's statistics), so only the weights check can see it, on any CPU."""

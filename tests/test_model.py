@@ -56,16 +56,43 @@ def test_create_for_passes_tta():
     assert not model.create_for(config.TrainConfig(width=4, tta=False)).tta
 
 
-@pytest.mark.parametrize('name', sorted(model.MODELS))
-def test_a_checkpoint_of_the_model_holds_every_weight(name, tmp_path):
+def test_an_ensemble_trains_every_member_and_reads_their_mean_probability():
+    net = model.create('cnn', widths=(4, 8), dropout=0.0, ensemble=3)
+    x = tf.random.uniform([6, 28, 28, 1], seed=2)
+    members = net.members
+    assert len(members) == 3 and len({m.name for m in members}) == 3
+    assert not np.allclose(members[0].logits.kernel, members[1].logits.kernel)  # each its own initial weights
+    # Training: a batch per member [b, members, h, w, 1] in, every member's logits [b, members, classes]
+    # out (batch norm on the batch: deterministic).
+    batches = tf.random.uniform([6, 3, 28, 28, 1], seed=3)
+    trained = net(batches, training=True)
+    assert trained.shape == (6, 3, 10)
+    for i, member in enumerate(members):
+        np.testing.assert_allclose(trained[:, i], member(batches[:, i], training=True), rtol=1e-6, atol=1e-6)
+    want = np.mean([tf.nn.softmax(member(x, training=False)) for member in members], axis=0)
+    got = net(x, training=False)
+    assert got.shape == (6, 10)
+    np.testing.assert_allclose(tf.nn.softmax(got), want, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(tf.nn.softmax(members[0](x, training=False)), want, atol=1e-3)
+
+
+def test_create_for_passes_tta_and_ensemble_to_every_member():
+    net = model.create_for(config.TrainConfig(width=4, tta=True, ensemble=2))
+    assert [m.tta for m in net.members] == [True, True]
+    assert [m.blocks.layers[0].filters for m in net.members] == [4, 4]
+    assert isinstance(model.create_for(config.TrainConfig(width=4)), model.DigitCNN)  # 1: the model itself
+
+
+@pytest.mark.parametrize('name,ensemble', [(name, 1) for name in sorted(model.MODELS)] + [('cnn', 2)])
+def test_a_checkpoint_of_the_model_holds_every_weight(name, ensemble, tmp_path):
     """Every weight, batch-norm statistics included, goes into tf.train.Checkpoint(model=...) and comes back."""
-    trained = model.create(name)
+    trained = model.create(name, ensemble=ensemble)
     for variable in trained.weights:
         variable.assign(tf.random.uniform(variable.shape, seed=7))
     path = tf.train.Checkpoint(model=trained).save(str(tmp_path / 'ckpt'))
     saved = [n for n, _ in tf.train.list_variables(path) if n.startswith('model/')]
     assert len(saved) == len(trained.weights)
-    fresh = model.create(name)
+    fresh = model.create(name, ensemble=ensemble)
     tf.train.Checkpoint(model=fresh).restore(path).assert_existing_objects_matched()
     for got, want in zip(fresh.weights, trained.weights):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
