@@ -122,6 +122,7 @@ def test_each_member_of_an_ensemble_trains_as_it_would_alone():
     alone.set_weights(ensemble.members[1].get_weights())
     before = [float(tf.reduce_mean(loop.example_losses(m(x, training=True), y)))
               for m, x, y in zip(ensemble.members, (a_images, b_images), (a_labels, b_labels))]
+    first_before = ensemble.members[0].get_weights()
     stacked = (tf.stack([a_images, b_images], axis=1), tf.stack([a_labels, b_labels], axis=1))
     strategy = tf.distribute.get_strategy()
     state = loop.create_state(ensemble, tf.keras.optimizers.SGD(0.5))
@@ -131,6 +132,7 @@ def test_each_member_of_an_ensemble_trains_as_it_would_alone():
     assert float(metrics['loss']) == pytest.approx(np.mean(before), rel=1e-5)
     for got, want in zip(ensemble.members[1].get_weights(), alone.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert all(not np.allclose(w, w0) for w, w0 in zip(ensemble.members[0].get_weights(), first_before))
 
 
 def batches(split, batch_size, count):
