@@ -3,9 +3,10 @@
 A SavedModel signature has one input dtype, so the export carries two:
   serving_default  images float32 in [0, 1]   shape [N, h, w] or [N, h, w, 1] (28x28 for MNIST)
   serving_uint8    images uint8 in [0, 255]   same shapes
-Both return {'probabilities': [N, classes], 'logits': [N, classes]} (with --tta, logits are the log of the
-probabilities averaged over the shifted copies: their softmax is still the probabilities). From Python,
-`tf.saved_model.load(dir).serve` accepts either dtype (it is one tf.function traced for both).
+Both return {'probabilities': [N, classes], 'logits': [N, classes]} (with --tta or --ensemble, logits are the
+log of the probabilities averaged over the shifted copies or the members: their softmax is still the
+probabilities). From Python, `tf.saved_model.load(dir).serve` accepts either dtype (it is one tf.function
+traced for both).
 """
 import os
 import shutil
