@@ -209,7 +209,7 @@ def export_model(model, export_dir: str, image_shape: tuple[int, int], *, chief:
 
 
 def seconds_since_start(when: float | None) -> float | None:
-    """Seconds from process start to `when` (None if nothing was trained in this process)."""
+    """Seconds from process start (digits.PROCESS_START) to `when` (None if nothing was trained in this process)."""
     return None if when is None else round(when - digits.PROCESS_START, 2)
 
 

@@ -1,6 +1,7 @@
 """The entry points run as a user runs them: python -m digits.train / digits.evaluate, scripts/."""
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -43,6 +44,16 @@ def test_train_prints_progress_and_writes_outputs(cli_run):
     # the process's own and falls inside the time the test waited for it.
     assert 0 < results['time_to_first_step'] < results['test_seconds']
     assert results['wall_seconds'] < results['test_seconds']
+
+
+
+def test_start_clock_ignores_the_shell_commands_before_it():
+    """`bash -c 'a; python ...'` execs python in the shell's own process: what `a` took is not start-up."""
+    started = time.time()
+    probe = f"{sys.executable} -c 'import digits; print(digits.PROCESS_START)'"
+    proc = subprocess.run(['bash', '-c', f'sleep 2; {probe}'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert float(proc.stdout) - started >= 2  # the clock started after the sleep, not with the shell
 
 
 @pytest.mark.parametrize('source', ['model', 'run_dir'])
