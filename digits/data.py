@@ -1,8 +1,9 @@
 """Datasets: IDX / npz readers, download with checksum, validation, and tf.data pipelines.
 
-Arrays stay uint8 in memory ([N, 28, 28] images, [N] labels: datasets.DatasetSpec says each dataset's shape); the pipelines gather batches from them by
-index. The training order is a pure function of (seed, step): each epoch is a stateless permutation, so
-the input position never needs checkpointing and every replica layout sees the same global batches.
+Arrays stay uint8 in memory ([N, 28, 28] images, [N] labels: datasets.DatasetSpec says each dataset's
+shape); the pipelines gather batches from them by index. The training order is a pure function of
+(seed, step): each epoch is a stateless permutation, so the input position never needs checkpointing
+and every replica layout sees the same global batches.
 """
 import dataclasses
 import gzip
@@ -145,7 +146,8 @@ def read_npz(path: str, spec: DatasetSpec) -> Arrays:
 def check_images(images: np.ndarray, name: str, spec: DatasetSpec):
     """Raises DigitsError unless images is [N, height, width] of spec.image_shape."""
     if images.ndim != 3 or images.shape[1:] != spec.image_shape:
-        raise DigitsError(f'{name}: images have shape {images.shape}, expected [N, {", ".join(map(str, spec.image_shape))}]')
+        expected = ', '.join(map(str, spec.image_shape))
+        raise DigitsError(f'{name}: images have shape {images.shape}, expected [N, {expected}]')
 
 
 def check_labels(labels: np.ndarray, name: str, spec: DatasetSpec) -> np.ndarray:

@@ -138,8 +138,8 @@ def main(argv=None):
     right = {way: module.serve(np.stack(batch))['probabilities'].numpy().argmax(1) == labels
              for way, batch in ways.items()}
     for way, ok in right.items():
-        print(f'{way:<24} {ok.sum():>6}/{len(labels)} = {100 * ok.mean():.2f}%   lost {int((right["original"] & ~ok).sum())}, '
-              f'gained {int((~right["original"] & ok).sum())}')
+        lost, gained = int((right['original'] & ~ok).sum()), int((~right['original'] & ok).sum())
+        print(f'{way:<24} {ok.sum():>6}/{len(labels)} = {100 * ok.mean():.2f}%   lost {lost}, gained {gained}')
     read = {width: read_pen(module, width) for width in PEN_WIDTHS}
     print('pen strokes read right, of 10, by pen width on a 280-pixel pad: ' +
           ', '.join(f'{width} px: {count}' for width, count in read.items()))

@@ -152,8 +152,9 @@ def test_a_nan_in_the_weights_is_counted_whatever_the_kernels():
     metrics = {k: float(v) for k, v in train_fn(iter(data.train_dataset(split, 32, 0, False)), tf.constant(2)).items()}
     assert np.isfinite(metrics['loss']) and metrics['nonfinite_gradients'] == 0
     assert metrics['nonfinite_weights'] == moving_mean.shape[0]
-    with pytest.raises(DigitsError, match=rf'^training diverged in steps 11-12: non-finite weights '
-                                          rf'\({moving_mean.shape[0]} NaN or Inf values\); nothing of these steps was saved'):
+    expected = (rf'^training diverged in steps 11-12: non-finite weights \({moving_mean.shape[0]} NaN or Inf '
+                rf'values\); nothing of these steps was saved')
+    with pytest.raises(DigitsError, match=expected):
         loop.check_training(metrics, 10, 12, lowest_loss=None, max_loss=23.0)
 
 

@@ -34,8 +34,9 @@ def test_cosine_schedule_warms_up_then_decays():
 
 def test_averaged_weights_swaps_the_averages_in_and_the_trained_weights_back():
     net = model.create('simple')
-    state = loop.create_state(net, optimizer.create_optimizer('sgd', learning_rate=0.1, schedule='constant', total_steps=10,
-                                                             warmup_steps=0, ema_decay=0.9))
+    sgd = optimizer.create_optimizer('sgd', learning_rate=0.1, schedule='constant', total_steps=10, warmup_steps=0,
+                                     ema_decay=0.9)
+    state = loop.create_state(net, sgd)
     trained = [v.numpy() for v in net.trainable_variables]
     averages = optimizer.base_optimizer(state.optimizer)._model_variables_moving_average
     for average, value in zip(averages, trained):

@@ -34,4 +34,5 @@ def test_recipes_train_far_below_the_divergence_limit(recipe, data_fixture, requ
             f'--data_dir={request.getfixturevalue(data_fixture)}', '--run_name=margin'])
     cfg = config.train_config_from_flags(values)
     losses = load_script('divergence_margin').early_losses(dataclasses.replace(cfg, steps_per_loop=25), steps=25)
-    assert len(losses) == 1 and losses[0] < loop.divergence_limit(datasets.DATASETS[cfg.dataset].num_classes) / 5, losses
+    limit = loop.divergence_limit(datasets.DATASETS[cfg.dataset].num_classes)
+    assert len(losses) == 1 and losses[0] < limit / 5, losses
