@@ -46,7 +46,6 @@ def test_train_prints_progress_and_writes_outputs(cli_run):
     assert results['wall_seconds'] < results['test_seconds']
 
 
-
 def test_start_clock_ignores_the_shell_commands_before_it():
     """`bash -c 'a; python ...'` execs python in the shell's own process: what `a` took is not start-up."""
     started = time.time()
