@@ -8,21 +8,26 @@ from absl import app, flags, logging
 from digits.errors import DigitsError
 
 
-def run(main, prog: str, *, flags_help: Callable[[], str] | None = None, positional: bool = False):
+def run(main, prog: str, *, flags_help: Callable[[], str] | None = None, positional: bool = False,
+        renamed: dict[str, str] | None = None):
     """app.run(main), printing DigitsError and flag errors as 'prog: error: ...' and exiting with 2.
 
     flags_help: what --help prints after the entry point's docstring (absl's own --help shows only
     flags defined in the main module, and digits defines them in digits.config). positional: main takes
-    arguments besides the flags (file names); otherwise any is an error.
+    arguments besides the flags (file names); otherwise any is an error. renamed: {old flag: new flag} of
+    this command, named in the error for an old one.
     """
 
     def parse_flags(argv):
+        doc = (sys.modules[main.__module__].__doc__ or prog).strip()  # the entry point's, also as digits-<command>
+        if '--helpfull' in argv[1:]:  # absl's own --helpfull exits 1
+            print_help(doc + '\n\n' + flags.FLAGS.get_help())
         if flags_help and any(arg in ('--help', '-h', '-?', '--helpshort') for arg in argv[1:]):
-            doc = sys.modules[main.__module__].__doc__  # the entry point's, also when run as digits-<command>
-            print_help((doc or prog).strip() + '\n' + flags_help() +
-                       '\n\nTry --helpfull to see every flag, absl\'s own included.')
+            print_help(doc + '\n' + flags_help() + '\n\nTry --helpfull to see every flag, absl\'s own included.')
         try:
             rest = flags.FLAGS(argv)
+        except flags.UnrecognizedFlagError as e:
+            fail(prog, renamed_flag_error(e, renamed or {}, prog))
         except flags.Error as e:
             fail(prog, str(e))
         if len(rest) > 1 and not positional:
@@ -38,6 +43,16 @@ def run(main, prog: str, *, flags_help: Callable[[], str] | None = None, positio
             fail(prog, str(e), e.prefix, e.exit_code)
 
     app.run(guarded_main, flags_parser=parse_flags)
+
+
+def renamed_flag_error(error: flags.UnrecognizedFlagError, renamed: dict[str, str], prog: str) -> str:
+    """An unknown flag's error, saying what it is called now if it was renamed."""
+    if error.flagname in renamed:
+        return f'--{error.flagname} is --{renamed[error.flagname]} in {prog} ({RENAMED_WHY[error.flagname]})'
+    return str(error)
+
+
+RENAMED_WHY = {'model': '--model names an export in evaluate, predict and serve'}
 
 
 def print_help(text: str):
@@ -78,3 +93,9 @@ def fail(prog: str, message: str, prefix: str = 'error: ', exit_code: int = 2):
     # os._exit: no interpreter teardown, so TensorFlow cannot add a traceback or hang on exit.
     sys.stdout.flush()
     os._exit(exit_code)
+
+
+def script_flags_help() -> str:
+    """--help of a script under scripts/: the flags it defines, then those it took from digits.config."""
+    from digits import config
+    return config.module_flags_help(modules=(sys.argv[0],))

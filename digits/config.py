@@ -17,11 +17,11 @@ from absl import flags
 from digits import datasets
 from digits.errors import DigitsError
 
-# The names of the implementations in digits.model.MODELS, digits.optimizer.OPTIMIZERS / SCHEDULES and
+# The names of the implementations in digits.model.ARCHITECTURES, digits.optimizer.OPTIMIZERS / SCHEDULES and
 # digits.distribute.STRATEGIES. They are written here because those modules load TensorFlow, and flags are
 # checked before it loads (a typo costs no TensorFlow start-up); tests/test_config.py checks that each
 # list is exactly its registry's keys, and the registries dispatch by name, so no name lacks an implementation.
-MODELS = ('cnn', 'simple')
+ARCHITECTURES = ('cnn', 'simple')
 OPTIMIZERS = ('sgd', 'adam', 'adamw')
 SCHEDULES = ('constant', 'cosine')
 STRATEGIES = ('default', 'one_device', 'mirrored', 'multi_worker', 'tpu')
@@ -29,7 +29,10 @@ PRECISIONS = ('float32', 'mixed_float16', 'mixed_bfloat16')  # Keras dtype polic
 TPU_NEEDED = '--strategy=tpu needs --tpu=<TPU name, grpc://host:port, or local on a TPU VM>'
 GROUPS = ('data', 'model', 'optimization', 'run', 'intervals', 'distribution', 'performance')
 DATA_DIR_HELP = ('Folder with the four IDX files (gzip-compressed or not) or a Keras-style <dataset>.npz. '
-                 'Unset: download from the dataset\'s source into ~/.keras/datasets.')
+                 'Unset: mnist_10k\'s files ship with digits; the others are downloaded from their source '
+                 '(checksum-verified) into ~/.keras/datasets.')
+DATASET_HELP = ('mnist_10k (bundled: 10,000 MNIST training images and the official test set), mnist (the '
+                'full 60,000, downloaded) or fashion_mnist (downloaded).')
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -71,7 +74,7 @@ def option(default, help: str, *, group: str, check: Callable | None = None, cho
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run depends on; stored as config.json in the run directory."""
-    dataset: str = option('mnist', 'Dataset to train on.', group='data', choices=tuple(datasets.DATASETS),
+    dataset: str = option(datasets.DEFAULT, DATASET_HELP, group='data', choices=tuple(datasets.DATASETS),
                           fixed_on_resume=True, hparam=True)
     data_dir: str | None = option(None, DATA_DIR_HELP, group='data')
     validation_split: float = option(
@@ -91,9 +94,9 @@ class TrainConfig:
     augment_until: float = option(1.0, 'Fraction of the training steps whose images are augmented (--augment, '
                                   '--blur, --flip); the rest train on the images as they are (1: all).',
                                   group='data', check=positive_fraction, fixed_on_resume=True, hparam=True)
-    model: str = option('cnn', 'Architecture: cnn (default, stronger) or simple (the keras.io "Simple MNIST '
-                        'convnet", for comparison with model.fit).', group='model', choices=MODELS,
-                        fixed_on_resume=True, hparam=True)
+    arch: str = option('cnn', 'Architecture: cnn (default, stronger) or simple (the keras.io "Simple MNIST '
+                       'convnet", for comparison with model.fit).', group='model', choices=ARCHITECTURES,
+                       fixed_on_resume=True, hparam=True)
     width: int = option(16, 'cnn: channels of the first convolution block; each further block doubles them.',
                         group='model', check=positive, fixed_on_resume=True, hparam=True)
     blocks: int = option(3, 'cnn: convolution blocks, each ending in a 2x2 max-pool.', group='model',
@@ -200,7 +203,7 @@ class EvalConfig:
     """What `python -m digits.evaluate` evaluates, and on which data."""
     model: str | None = None  # An exported SavedModel directory.
     run_dir: str | None = None  # A training run directory (its latest checkpoint).
-    dataset: str | None = None  # None: the run's dataset (run_dir) or mnist.
+    dataset: str | None = None  # None: the run's dataset (run_dir) or datasets.DEFAULT.
     data_dir: str | None = None
     batch_size: int = 1000
     output_json: str | None = None
@@ -223,6 +226,21 @@ class ServeConfig:
     host: str = '127.0.0.1'  # Loopback: only this machine can reach the page unless asked otherwise.
     port: int = 8000
     max_body_mb: float = 4.0  # Larger request bodies get 413.
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """What `python -m digits.sweep` runs: points of a grid or a random search, each a digits.train run."""
+    sweep_dir: str  # one run directory per point
+    grid: tuple[str, ...] = ()  # FLAG=V1,V2,...
+    ranges: tuple[str, ...] = ()  # FLAG=LOW:HIGH[:log], with random
+    random: int = 0  # draw this many points (0: every combination of the grid)
+    search_seed: int = 0
+    parallel: int = 1  # runs at a time
+    fit_epoch_seconds: float = 0.0  # 0: measure the unit before (and after) the runs
+    best_flagfile: str | None = None
+    train_args: tuple[str, ...] = ()  # digits.train flags given to every point
+    command: str = ''  # the command line, for the best flagfile's header
 
 
 # ------------------------------------------------------------------------------------------------- flags
@@ -248,7 +266,7 @@ def define_flag(field: dataclasses.Field, fv: flags.FlagValues):
 
 
 def train_flags_help(fv: flags.FlagValues = flags.FLAGS, config_class=TrainConfig) -> str:
-    """digits.train --help: every flag with its help and default, grouped as the README's table groups them."""
+    """digits.train --help: every flag with its help and default, in its group (as docs/commands.md)."""
     lines = []
     for group in GROUPS:
         lines.append(f'\n{group}:')
@@ -258,23 +276,31 @@ def train_flags_help(fv: flags.FlagValues = flags.FLAGS, config_class=TrainConfi
     return '\n'.join(lines)
 
 
-def module_flags_help(fv: flags.FlagValues = flags.FLAGS) -> str:
-    """--help of digits.evaluate and digits.predict: the flags this module defined for them."""
-    return '\n' + '\n'.join(render_flag(flag) for flag in fv.get_flags_for_module(__name__))
+def sweep_flags_help(fv: flags.FlagValues = flags.FLAGS) -> str:
+    """digits.sweep --help: its own flags; every digits.train flag (digits.train --help) is accepted too."""
+    return (module_flags_help(fv) + '\n\nand every flag of digits.train (python -m digits.train --help), '
+            'given to each run.')
+
+
+def module_flags_help(fv: flags.FlagValues = flags.FLAGS, modules: tuple[str, ...] = ()) -> str:
+    """--help of digits.evaluate, predict and serve: the flags this module defined for them (and those of
+    `modules`, e.g. a script's own)."""
+    found = [flag for module in (__name__, *modules) for flag in fv.get_flags_for_module(module)]
+    return '\n' + '\n'.join(render_flag(flag) for flag in found)
 
 
 def render_flag(flag) -> str:
     """'  --name: help (default: value)', wrapped as absl wraps its own help."""
     text = f'--{flag.name}: {flag.help}'
-    if flag.default is not None and flag.default != '':
+    if flag.default not in (None, '', []):
         text += f'\n(default: {flag.default_as_str})'
     return flags.text_wrap(text, indent='    ', firstline_indent='  ')
 
 
 def define_data_flags(fv: flags.FlagValues = flags.FLAGS):
     """Flags of an entry point that reads a dataset other than by training (evaluate)."""
-    flags.DEFINE_enum('dataset', None, tuple(datasets.DATASETS), 'Dataset to use (default: mnist, or the '
-                      'run\'s).', flag_values=fv)
+    flags.DEFINE_enum('dataset', None, tuple(datasets.DATASETS), f'{DATASET_HELP} Default: the run\'s '
+                      f'(--run_dir), else {datasets.DEFAULT}.', flag_values=fv)
     flags.DEFINE_string('data_dir', None, DATA_DIR_HELP, flag_values=fv)
 
 
@@ -309,6 +335,42 @@ def define_serve_flags(fv: flags.FlagValues = flags.FLAGS):
     flags.DEFINE_integer('port', ServeConfig.port, 'Port to listen on (0: any free port).', flag_values=fv)
     flags.DEFINE_float('max_body_mb', ServeConfig.max_body_mb, 'Largest request body accepted, in MB; '
                        'larger ones get 413.', flag_values=fv)
+
+
+def define_sweep_flags(fv: flags.FlagValues = flags.FLAGS):
+    """Flags of `python -m digits.sweep`: its own, and every digits.train flag, given to each point."""
+    flags.DEFINE_string('sweep_dir', None, 'Folder of the sweep: one run directory per point.', flag_values=fv)
+    flags.DEFINE_multi_string('grid', [], 'FLAG=V1,V2,...: values of one digits.train flag; the points '
+                              'are every combination', flag_values=fv)
+    flags.DEFINE_multi_string('range', [], 'FLAG=LOW:HIGH[:log]: with --random, a number drawn uniformly '
+                              '(log: log-uniformly) in [LOW, HIGH]', flag_values=fv)
+    flags.DEFINE_integer('random', 0, 'Draw N points at random from the --grid values and --range intervals '
+                         '(0: the whole grid).', flag_values=fv)
+    flags.DEFINE_integer('search_seed', 0, 'Seed of the random draws.', flag_values=fv)
+    flags.DEFINE_integer('parallel', 1, 'Runs at a time (each a process).', flag_values=fv)
+    flags.DEFINE_float('fit_epoch_seconds', 0.0, 'The fit-epoch, if already measured on this machine (0: '
+                       'measure it before and after the runs).', flag_values=fv)
+    flags.DEFINE_string('best_flagfile', None, 'Write the best point as a flagfile here.', flag_values=fv)
+    define_train_flags(fv)
+
+
+def sweep_config_from_flags(values: flags.FlagValues, command: str = '') -> SweepConfig:
+    """Builds and validates the SweepConfig; the digits.train flags given explicitly go to every point."""
+    if not values['sweep_dir'].value:
+        raise DigitsError('--sweep_dir is required: the folder of the sweep, e.g. --sweep_dir=logs/sweep-lr')
+    train_args = tuple(values[f.name].serialize() for f in TRAIN_FIELDS if values[f.name].present)
+    config = SweepConfig(values['sweep_dir'].value, tuple(values['grid'].value), tuple(values['range'].value),
+                         values['random'].value, values['search_seed'].value, values['parallel'].value,
+                         values['fit_epoch_seconds'].value, values['best_flagfile'].value, train_args, command)
+    if config.random < 0:
+        raise DigitsError(f'--random ({config.random}) must not be negative')
+    if config.parallel < 1:
+        raise DigitsError(f'--parallel ({config.parallel}) must be positive')
+    if config.ranges and not config.random:
+        raise DigitsError('--range needs --random=N (a grid has no intervals)')
+    if not config.grid and not config.ranges:
+        raise DigitsError('nothing to sweep: give at least one --grid=FLAG=V1,V2,... (or --random=N --range=...)')
+    return config
 
 
 # --------------------------------------------------------------------------------------- configurations
@@ -352,6 +414,7 @@ def validate_train_config(config: TrainConfig):
 
 def check_resumable(config: TrainConfig, stored: dict, stored_path: str):
     """Raises DigitsError naming the first resume_fixed flag whose value differs from the stored run's."""
+    stored = upgrade_stored(stored)
     for name in resume_fixed(type(config)):
         before = stored.get(name, getattr(type(config), name))
         if before != getattr(config, name):
@@ -360,8 +423,16 @@ def check_resumable(config: TrainConfig, stored: dict, stored_path: str):
                               f'use a new --run_name')
 
 
+def upgrade_stored(stored: dict) -> dict:
+    """A config.json of an older digits in today's field names (--model named the architecture then)."""
+    if 'model' in stored and 'arch' not in stored:
+        stored = {('arch' if key == 'model' else key): value for key, value in stored.items()}
+    return stored
+
+
 def train_config_from_stored(stored: dict) -> TrainConfig:
     """The TrainConfig of a run's config.json (fields it lacks, from an older digits, keep their defaults)."""
+    stored = upgrade_stored(stored)
     return TrainConfig(**{f.name: stored[f.name] for f in TRAIN_FIELDS if f.name in stored})
 
 

@@ -7,6 +7,7 @@ and every replica layout sees the same global batches.
 """
 import dataclasses
 import gzip
+import hashlib
 import os
 import zlib
 
@@ -47,10 +48,12 @@ class Arrays:
 
 def load(dataset: str, data_dir: str | None = None, base_url: str | None = None,
          cache_dir: str | None = None) -> Arrays:
-    """Reads dataset (a datasets.DATASETS name) from data_dir, or downloads it (checksum-verified) when
-    data_dir is None, from base_url (default: the dataset's own source)."""
+    """Reads dataset (a datasets.DATASETS name) from data_dir; without one, from the files bundled with
+    digits or by download (checksum-verified) from base_url (default: the dataset's own source)."""
     spec = DATASETS[dataset]
     if data_dir is None:
+        if spec.bundled:
+            return read_bundled(spec)
         return download(spec, base_url or spec.base_url, cache_dir)
     if not os.path.isdir(data_dir):
         raise DigitsError(f'--data_dir ({data_dir}) is not a directory')
@@ -63,6 +66,35 @@ def load(dataset: str, data_dir: str | None = None, base_url: str | None = None,
     missing = ', '.join(f'{IDX_NAMES[k]}[.gz]' for k, p in idx_paths.items() if not p)
     raise DigitsError(f'--data_dir ({data_dir}) has neither the four IDX files (missing: {missing}) '
                       f'nor {spec.npz_name}')
+
+
+def source_of(dataset: str, data_dir: str | None = None) -> str:
+    """Where load(dataset, data_dir) reads from, for a run's first line and its results.json."""
+    spec = DATASETS[dataset]
+    if data_dir is not None:
+        return f'read from {os.path.abspath(data_dir)}'
+    return f'bundled with digits ({spec.bundled_dir})' if spec.bundled else f'downloaded from {spec.base_url}'
+
+
+def read_bundled(spec: DatasetSpec) -> Arrays:
+    """The IDX files that ship inside the package, each checked against its MD5 first."""
+    paths = {}
+    for fname, md5 in spec.files:
+        path = os.path.join(spec.bundled_dir, fname)
+        if not os.path.isfile(path) or hashlib.md5(read_raw(path)).hexdigest() != md5:
+            raise DigitsError(f'{path}: missing or corrupt (MD5 is not {md5}); reinstall digits, or pass '
+                              f'--data_dir=DIR with the four IDX files')
+        paths[fname] = path
+    return read_idx_arrays({key: paths[name + '.gz'] for key, name in IDX_NAMES.items()}, spec)
+
+
+def read_raw(path: str) -> bytes:
+    """A file's bytes as stored (a one-line error if unreadable)."""
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError as e:
+        raise DigitsError(f'{path}: cannot read: {e.strerror}') from None
 
 
 def find_idx_file(data_dir: str, name: str) -> str | None:
@@ -111,11 +143,10 @@ def read_idx(path: str) -> np.ndarray:
 
 def read_bytes(path: str) -> bytes:
     """Returns the file's bytes, decompressed if it is gzip (detected by content, not by name)."""
+    raw = read_raw(path)
     try:
-        with open(path, 'rb') as f:
-            raw = f.read()
         return gzip.decompress(raw) if raw[:2] == _GZIP_MAGIC else raw
-    except (OSError, EOFError, zlib.error) as e:
+    except (EOFError, zlib.error) as e:
         raise DigitsError(f'{path}: cannot read: {e}') from None
 
 
@@ -222,8 +253,7 @@ def train_dataset_for(config, split: Split, *, start_step: int = 0,
 
     With --ensemble, one batch per member: images [b, members, h, w, 1], labels [b, members]. Member i
     has the seed seed + i * MEMBER_STREAM, so its own order and augmentation (member 0's batches are
-    those of a single model): members that see the same batches make more of the same mistakes
-    (README: Time to accuracy).
+    those of a single model): members that see the same batches make more of the same mistakes.
     """
     augment_steps = round(config.augment_until * config.total_steps(len(split)))
     members = [train_dataset(split, config.batch_size, config.seed + i * MEMBER_STREAM, config.augment,
@@ -308,9 +338,8 @@ def eval_dataset(split: Split, global_batch: int,
 def with_fixed_parallelism(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """dataset with tf.data's autotuner off (its map and prefetch sizes are fixed by the caller)."""
     # The autotuner's model thread can hold up the iterator's deletion at the end of training for up to
-    # its optimization period, which doubles to 60 s: 0.3-4.9 s in 8 of 57 two-epoch runs of
-    # configs/fast.cfg, and most likely a 60 s pause once after a default run. Fixed sizes lose nothing
-    # here: the pipeline makes batches 30-60x faster than the model trains on them.
+    # its optimization period, which doubles to 60 s (docs/performance.md). Fixed sizes lose nothing here:
+    # the pipeline makes batches far faster than the model trains on them.
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)

@@ -1,5 +1,6 @@
-"""The datasets digits knows, one DatasetSpec each: where to download it, its checksums, its classes and
-its image shape. Everything else (flags, readers, models, exports, reports) derives these facts from here.
+"""The datasets digits knows, one DatasetSpec each: where its files come from (bundled with digits, or a
+download), their checksums, its classes and its image shape. Everything else (flags, readers, models,
+exports, reports) derives these facts from here.
 
 Adding a dataset in the MNIST IDX format (EMNIST digits, Kuzushiji-MNIST) is one entry plus its test.
 Imports nothing heavy: the flags take their choices from here before TensorFlow loads.
@@ -8,18 +9,22 @@ import dataclasses
 import os
 
 KERAS_BASE = 'https://storage.googleapis.com/tensorflow/tf-keras-datasets/'
+BUNDLED_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bundled')
+DIGIT_CLASSES = tuple(str(k) for k in range(10))
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
     """One dataset: uint8 images of image_shape, labels 0 .. len(class_names) - 1."""
     name: str
+    description: str  # what the data is, as a run's first line and results.json name it
     class_names: tuple[str, ...]
-    # What to download without --data_dir: (file name under base_url, published checksum). Either one
-    # Keras-style <name>.npz or the four IDX files (data.IDX_NAMES, each .gz).
+    # Its files with their checksums: either one Keras-style <name>.npz or the four IDX files
+    # (data.IDX_NAMES, each .gz), in the bundled folder or under base_url.
     files: tuple[tuple[str, str], ...]
-    cache_subdir: str  # under ~/.keras
-    base_url: str = KERAS_BASE
+    bundled: str | None = None  # a folder under digits/bundled/ that ships with the package
+    base_url: str | None = None  # else downloaded from here into ~/.keras/<cache_subdir>
+    cache_subdir: str = 'datasets'
     image_shape: tuple[int, int] = (28, 28)
 
     @property
@@ -31,16 +36,31 @@ class DatasetSpec:
         """The Keras-style archive digits reads from --data_dir when the IDX files are not there."""
         return f'{self.name}.npz'
 
+    @property
+    def bundled_dir(self) -> str | None:
+        return os.path.join(BUNDLED_ROOT, self.bundled) if self.bundled else None
 
+
+MNIST_10K = DatasetSpec(  # digits/bundled/mnist_10k/README.md credits MNIST's authors (CC BY-SA 3.0).
+    name='mnist_10k', class_names=DIGIT_CLASSES, bundled='mnist_10k',
+    description='MNIST: a 10,000-image subset of the training set and the official 10,000-image test set, '
+                'bundled with digits',
+    files=(('train-images-idx3-ubyte.gz', 'a7278cb56fa770ea9c924dbe240b8f8c'),
+           ('train-labels-idx1-ubyte.gz', 'b232918e4a6082e74f4f753fd5a0c5c0'),
+           ('t10k-images-idx3-ubyte.gz', '9fb629c4189551a2d022fa330f9573f3'),
+           ('t10k-labels-idx1-ubyte.gz', 'ec29112dd5afa0611ce80d1b7f02629c')))
 MNIST = DatasetSpec(
-    name='mnist', class_names=tuple(str(k) for k in range(10)), cache_subdir='datasets',
+    name='mnist', class_names=DIGIT_CLASSES, base_url=KERAS_BASE,
+    description='MNIST: the full 60,000-image training set and the 10,000-image test set',
     files=(('mnist.npz', '731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1'),))
 FASHION_MNIST = DatasetSpec(  # Keras checks no hashes for it; these MD5s are Zalando's.
-    name='fashion_mnist', cache_subdir=os.path.join('datasets', 'fashion-mnist'),
+    name='fashion_mnist', base_url=KERAS_BASE, cache_subdir=os.path.join('datasets', 'fashion-mnist'),
+    description='Fashion-MNIST: 60,000 training and 10,000 test images of clothes',
     class_names=('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
                  'Ankle boot'),
     files=(('train-images-idx3-ubyte.gz', '8d4fb7e6c68d591d4c3dfef9ec88bf0d'),
            ('train-labels-idx1-ubyte.gz', '25c81989df183df01b3e8a0aad5dffbe'),
            ('t10k-images-idx3-ubyte.gz', 'bef4ecab320f06d8554ea6380940ec79'),
            ('t10k-labels-idx1-ubyte.gz', 'bb300cfdad3c16e7a12a480ee83cd310')))
-DATASETS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
+DATASETS = {spec.name: spec for spec in (MNIST_10K, MNIST, FASHION_MNIST)}
+DEFAULT = MNIST_10K.name  # what a run reads with no --dataset: it needs no download

@@ -17,7 +17,7 @@ def evaluate_saved(config: EvalConfig, log=print) -> dict:
     if config.model:
         module = export.load(config.model)
         logits_fn = lambda images: module.serve(images)['logits']
-        dataset = config.dataset or datasets.MNIST.name
+        dataset = config.dataset or datasets.DEFAULT
     else:
         model, dataset = restore_model(config.run_dir)
         dataset = config.dataset or dataset

@@ -3,6 +3,7 @@
 The entry point calls `train_and_evaluate` with a config, never flags. Evaluating an export or a
 checkpoint afterwards is digits.evaluation's job.
 """
+import contextlib
 import dataclasses
 import hashlib
 import math
@@ -25,17 +26,35 @@ from digits.errors import DigitsError
 def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     """Trains per `config` (resuming its run if it exists), evaluates, writes results.json and the export.
 
-    Returns the results; a run that already finished is not trained again: its results are returned.
+    Returns the results; a run that already finished is not trained again: its results are returned. A
+    new run that fails before its first checkpoint leaves no run directory behind.
     """
     wall_start = time.time()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()  # Also makes tf.data keep its order.
     strategy = distribute.create_strategy(config.strategy, config.cpu_replicas, config.tpu)
-    chief, task = distribute.is_chief(strategy), distribute.task_id(strategy)
     check_batch_size(config.batch_size, strategy.num_replicas_in_sync)
+    chief = distribute.is_chief(strategy)
+    fresh = chief and not os.path.exists(config.run_dir)
     run = prepare_run_dir(config, chief)
-    keras.utils.set_random_seed(config.seed)
+    with removed_unless_started(run, fresh):
+        results = train_in(config, strategy, run, log)
+    if 'wall_seconds' not in results:  # not a finished run's stored results
+        results['wall_seconds'] = time.time() - wall_start
+        if chief:
+            run_dir.write_json(run.results_path, results)
+            export.link_latest(config.export_dir)
+            log(f'done   test accuracy {100 * results["test_accuracy"]:.2f}% on {results["test_examples"]} '
+                f'examples, {results["wall_seconds"]:.0f}s (first step after {results["time_to_first_step"]}s, '
+                f'peak memory {results["peak_memory_mb"]:.0f} MiB); results {run.results_path}, '
+                f'export {config.export_dir}')
+    return results
 
+
+def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log) -> dict:
+    """Loads the data, builds or restores the train state, trains, evaluates and exports; returns results."""
+    chief, task = distribute.is_chief(strategy), distribute.task_id(strategy)
+    keras.utils.set_random_seed(config.seed)
     spec, arrays = datasets.DATASETS[config.dataset], data.load(config.dataset, config.data_dir)
     train_split, eval_split, eval_name = split_for_training(arrays, config)
     steps_per_epoch = config.steps_per_epoch(len(train_split))
@@ -47,8 +66,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
             f'--run_name to train again')
         return finished
     members = f' x {config.ensemble}' if config.ensemble > 1 else ''  # an ensemble of that many
-    log(f'digits: {config.dataset} {len(train_split)} train / {len(eval_split)} {eval_name} examples, '
-        f'model {config.model}{members}, {strategy.num_replicas_in_sync} replica(s), {total_steps} steps '
+    log(f'digits: {config.dataset} ({data.source_of(config.dataset, config.data_dir)}): {len(train_split)} train '
+        f'/ {len(eval_split)} {eval_name} examples, arch {config.arch}{members}, '
+        f'{strategy.num_replicas_in_sync} replica(s), {total_steps} steps '
         f'({total_steps / steps_per_epoch:.1f} epochs), run {run.root}')
 
     with strategy.scope():
@@ -76,14 +96,21 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
     with optimizer_lib.averaged_weights(state.model, state.optimizer):
         results = finish_run(config, strategy, state, outcome=outcome, last_eval=last_eval or run_eval(),
                              test_split=arrays.test, eval_name=eval_name, log=log)
-    results['wall_seconds'] = time.time() - wall_start
-    if chief:
-        run_dir.write_json(run.results_path, results)
-        log(f'done   test accuracy {100 * results["test_accuracy"]:.2f}% on {results["test_examples"]} '
-            f'examples, {results["wall_seconds"]:.0f}s (first step after {results["time_to_first_step"]}s, '
-            f'peak memory {results["peak_memory_mb"]:.0f} MiB); results {run.results_path}, '
-            f'export {config.export_dir}')
+    results.update(dataset=config.dataset, data_source=data.source_of(config.dataset, config.data_dir),
+                   train_examples=len(train_split))
     return results
+
+
+@contextlib.contextmanager
+def removed_unless_started(run: run_dir.RunDir, fresh: bool):
+    """Inside: a failure of a new run (fresh) before its first checkpoint removes its run directory, so a
+    failed download or a bad data folder leaves nothing behind to resume from."""
+    try:
+        yield
+    except BaseException:
+        if fresh and tf.train.latest_checkpoint(run.checkpoint_dir) is None:
+            shutil.rmtree(run.root, ignore_errors=True)
+        raise
 
 
 def create_actions(config: config_lib.TrainConfig, state: loop.TrainState, *, run_eval, eval_split: data.Split,
@@ -229,3 +256,16 @@ def weights_fingerprint(model) -> str:
 def run_eval_on(strategy, model, split: data.Split, batch_size: int) -> dict:
     """Evaluates a Keras model on split once."""
     return loop.make_evaluator(strategy, lambda images: model(images, training=False), split, batch_size)()
+
+
+def early_losses(cfg: config_lib.TrainConfig, steps: int) -> list[float]:
+    """The mean training loss of each tf.function call over cfg's first `steps` steps."""
+    keras.utils.set_random_seed(cfg.seed)
+    train = data.load(cfg.dataset, cfg.data_dir).train
+    total_steps = cfg.total_steps(len(train))
+    state = create_train_state(cfg, total_steps)
+    strategy = tf.distribute.get_strategy()
+    train_fn = loop.make_train_fn(strategy, state, cfg.batch_size, label_smoothing=cfg.label_smoothing)
+    iterator = iter(data.train_dataset_for(cfg, train))
+    calls = -(-steps // cfg.steps_per_loop)
+    return [float(train_fn(iterator, tf.constant(cfg.steps_per_loop))['loss']) for _ in range(calls)]

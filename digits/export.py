@@ -66,6 +66,20 @@ def replace_dir(source: str, target: str):
         shutil.rmtree(old, ignore_errors=True)
 
 
+LATEST = 'latest'  # models/latest: the newest export beside it, for commands that follow a run
+
+
+def link_latest(export_dir: str):
+    """Points <parent of export_dir>/latest at export_dir (atomically), unless a real file or folder has
+    that name."""
+    link = os.path.join(os.path.dirname(os.path.abspath(export_dir)), LATEST)
+    if os.path.basename(os.path.abspath(export_dir)) == LATEST or (os.path.exists(link) and not os.path.islink(link)):
+        return
+    staging = f'{link}.{uuid.uuid4().hex[:8]}.tmp'
+    os.symlink(os.path.basename(os.path.abspath(export_dir)), staging)
+    os.replace(staging, link)
+
+
 def load(export_dir: str) -> tf.Module:
     """Loads an export; its .serve(images) -> {'probabilities', 'logits'} takes either dtype."""
     if not os.path.isfile(os.path.join(export_dir, 'saved_model.pb')):

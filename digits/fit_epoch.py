@@ -13,7 +13,7 @@ import numpy as np
 
 from digits import model as model_lib
 
-IMAGES = 10_000  # one epoch of mnist-10k's training set
+IMAGES = 10_000  # one epoch of mnist_10k's training set
 BATCH_SIZE = 128
 
 

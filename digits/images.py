@@ -16,9 +16,8 @@ FRAME, BOX = 28, 20
 INK_THRESHOLD = 0.25  # Of the ink's full strength: fainter pixels (paper texture, JPEG ringing) don't count.
 SUPERSAMPLE = 4  # strokes are measured and normalised at 4x the box (80x80) before it is scaled to 20x20
 # The thinnest and the widest stroke left as they are, in pixels at SUPERSAMPLE x the box: 19 in 20 MNIST
-# training digits have wider strokes than MIN_STROKE, 19 in 20 narrower than MAX_STROKE (percentiles 5
-# and 95 of mnist-10k's training digits: 7.1 and 16.4, median 10.7). scripts/read_on_paper.py measures
-# what they do.
+# training digits have wider strokes than MIN_STROKE, 19 in 20 narrower than MAX_STROKE (their
+# percentiles 5 and 95). docs/reading.md says why strokes are normalised.
 MIN_STROKE, MAX_STROKE = 7.0, 16.4
 # Larger images are refused from their header, before decoding: a 40-megapixel RGB image already takes
 # 480 MB as float32, and a few hundred bytes of PNG can declare billions of pixels (a decompression bomb).
@@ -199,8 +198,8 @@ def centre_by_mass(box: np.ndarray) -> np.ndarray:
     total = box.sum()
     rows, cols = np.indices(box.shape)
     com_r, com_c = (rows * box).sum() / total, (cols * box).sum() / total
-    # MNIST's centres of mass lie at pixel index (14, 14), within half a pixel (measured on its test set:
-    # mean 13.99, 14.00), not at the frame's geometric centre 13.5; aiming there shifted 3 in 4 digits.
+    # MNIST's centres of mass lie at pixel index (14, 14), within half a pixel, not at the frame's
+    # geometric centre 13.5: a digit must sit where the model learnt digits sit.
     top = int(np.clip(round(FRAME / 2 - com_r), 0, FRAME - h))  # keep the whole digit inside
     left = int(np.clip(round(FRAME / 2 - com_c), 0, FRAME - w))
     frame = np.zeros((FRAME, FRAME), np.float32)

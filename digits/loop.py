@@ -19,7 +19,7 @@ from digits.errors import DigitsError
 SUM = tf.distribute.ReduceOp.SUM
 # A training run has diverged when the mean loss of one tf.function call exceeds this multiple of the loss
 # of a uniform guess (ln 10 = 2.30 for ten classes): a fresh model starts near that loss and training
-# lowers it, so 23 is far above any sound run (measured: README, Fault tolerance) and far below an
+# lowers it, so 23 is far above any sound run (docs/how-it-works.md: Divergence) and far below an
 # exploding one, whose loss grows by orders of magnitude while it may stay finite.
 DIVERGENCE_FACTOR = 10
 CHECKS = ('nonfinite_gradients', 'nonfinite_weights')  # train_fn outputs that are checked, not logged
@@ -164,7 +164,7 @@ def sum_over_replicas(strategy: tf.distribute.Strategy, fn: Callable, args, *, g
 def check_jit_compilable(model: keras.Model, num_replicas: int):
     """Synchronized batch norm all-reduces inside the forward pass: not in a nested XLA function."""
     if num_replicas > 1 and any(getattr(layer, 'synchronized', False) for layer in model._flatten_layers()):
-        raise DigitsError(f'--jit_compile cannot compile --model={model.name} on {num_replicas} replicas: its '
+        raise DigitsError(f'--jit_compile cannot compile --arch={model.name} on {num_replicas} replicas: its '
                           f'synchronized batch norm talks to the other replicas mid-step; use one replica '
                           f'or drop --jit_compile')
 

@@ -9,10 +9,10 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from digits import datasets
+from digits import config as config_lib, datasets
 # Keras' default 0.99 averages over ~100 steps: in runs of a few thousand steps with a high learning rate
-# the moving statistics lag the weights and inference-mode accuracy collapses (measured: 43% test
-# accuracy vs 96% training accuracy after 200 steps). 0.9 tracks the weights within ~10 steps.
+# the moving statistics lag the weights and inference-mode accuracy collapses. 0.9 tracks the weights
+# within ~10 steps.
 BN_MOMENTUM = 0.9
 # synchronized=True: under a multi-replica strategy the batch statistics are those of the global batch,
 # so training is the same computation on 1 or N replicas (on one device it is the same formula).
@@ -44,20 +44,24 @@ class SimpleCNN(keras.Model):
 
 
 class DigitCNN(keras.Model):
-    """The cnn: blocks of (conv-BN-ReLU) x n + max-pool, then a dense head with dropout (the default
-    recipe's shape comes from digits.config through create_for).
+    """The cnn: blocks of (conv-BN-ReLU) x n + max-pool, then a dense head with dropout; its shape
+    arguments default to the default recipe's (digits.config.TrainConfig's defaults).
 
     Batch norm lets a high learning rate train it in a few minutes on a CPU, and two 3x3 convolutions
     per block see 5x5 patches at the cost of fewer weights. The first block works at full resolution,
     where a convolution costs 4x what it costs in the next block: first_block_convs may give it fewer
     (0: convs_per_block). tta: inference (evaluation, the export) reads each image and its four 1-pixel
-    shifts and averages the probabilities; training is unchanged. Measured: see the README results
-    table and Time to accuracy.
+    shifts and averages the probabilities; training is unchanged.
     """
 
-    def __init__(self, num_classes: int, l2: float = 0.0, widths=(32, 64), convs_per_block: int = 2,
-                 first_block_convs: int = 0, hidden: int = 128, dropout: float = 0.4, tta: bool = False,
-                 **kwargs):
+    def __init__(self, num_classes: int, l2: float = 0.0, widths: tuple[int, ...] | None = None,
+                 convs_per_block: int | None = None, first_block_convs: int | None = None, hidden: int = 128,
+                 dropout: float = 0.4, tta: bool | None = None, **kwargs):
+        shape = cnn_arguments(config_lib.TrainConfig())  # unset: the default recipe's, from its one home
+        widths = shape['widths'] if widths is None else widths
+        convs_per_block = shape['convs_per_block'] if convs_per_block is None else convs_per_block
+        first_block_convs = shape['first_block_convs'] if first_block_convs is None else first_block_convs
+        tta = shape['tta'] if tta is None else tta
         super().__init__(**kwargs)
         self.tta = tta
         reg = keras.regularizers.L2(l2) if l2 else None
@@ -104,7 +108,7 @@ class Ensemble(keras.Model):
     Training reads a batch per member, images [b, members, h, w, 1] (digits.data.train_dataset_for), and
     returns every member's logits [b, members, classes]; inference (evaluation, the export) reads images
     [b, h, w, 1] and returns the log of the members' mean probabilities [b, classes], whose softmax is
-    that mean. Measured: README, Time to accuracy.
+    that mean.
     """
 
     def __init__(self, members: list, **kwargs):
@@ -141,12 +145,12 @@ def shifted_copies(images: tf.Tensor) -> list[tf.Tensor]:
     return [padded[:, 1 - dy:1 - dy + height, 1 - dx:1 - dx + width] for dy, dx in SHIFTS]
 
 
-MODELS = {'cnn': DigitCNN, 'simple': SimpleCNN}
+ARCHITECTURES = {'cnn': DigitCNN, 'simple': SimpleCNN}
 
 
-def create(name: str, *, dataset: datasets.DatasetSpec = datasets.MNIST, l2: float = 0.0,
+def create(arch: str, *, dataset: datasets.DatasetSpec = datasets.DATASETS[datasets.DEFAULT], l2: float = 0.0,
            precision: str = 'float32', ensemble: int = 1, **kwargs) -> keras.Model:
-    """Builds model `name` for dataset's images and classes, with its variables created (call inside
+    """Builds architecture `arch` for dataset's images and classes, with its variables created (call inside
     strategy.scope() when distributing).
 
     precision: a Keras dtype policy; 'mixed_float16' computes in float16 with float32 weights (the last
@@ -155,23 +159,25 @@ def create(name: str, *, dataset: datasets.DatasetSpec = datasets.MNIST, l2: flo
     """
     with dtype_policy(precision):
         if ensemble == 1:
-            model = MODELS[name](dataset.num_classes, l2=l2, name=name, **kwargs)
+            model = ARCHITECTURES[arch](dataset.num_classes, l2=l2, name=arch, **kwargs)
         else:
-            model = Ensemble([MODELS[name](dataset.num_classes, l2=l2, name=f'{name}_{i}', **kwargs)
-                              for i in range(ensemble)], name=name)
+            model = Ensemble([ARCHITECTURES[arch](dataset.num_classes, l2=l2, name=f'{arch}_{i}', **kwargs)
+                              for i in range(ensemble)], name=arch)
         model(tf.zeros((1, *dataset.image_shape, 1)))  # Creates the variables now, before any trace.
     return model
 
 
 def create_for(config, *, precision: str | None = None) -> keras.Model:
     """The model a TrainConfig describes (its architecture flags), in its precision unless given one."""
-    kwargs = {}
-    if config.model == 'cnn':
-        kwargs = dict(widths=tuple(config.width * 2**i for i in range(config.blocks)),
-                      convs_per_block=config.convs_per_block, first_block_convs=config.first_block_convs,
-                      tta=config.tta)
-    return create(config.model, dataset=datasets.DATASETS[config.dataset], l2=config.l2,
+    kwargs = cnn_arguments(config) if config.arch == 'cnn' else {}
+    return create(config.arch, dataset=datasets.DATASETS[config.dataset], l2=config.l2,
                   precision=precision or config.precision, ensemble=config.ensemble, **kwargs)
+
+
+def cnn_arguments(config) -> dict:
+    """DigitCNN's shape arguments for a TrainConfig's --width, --blocks, --convs_per_block, ... flags."""
+    return dict(widths=tuple(config.width * 2**i for i in range(config.blocks)),
+                convs_per_block=config.convs_per_block, first_block_convs=config.first_block_convs, tta=config.tta)
 
 
 @contextlib.contextmanager

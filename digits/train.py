@@ -17,7 +17,7 @@ def main(argv):
 def run():
     """The digits-train command (and python -m digits.train)."""
     config.define_train_flags()
-    cli.run(main, 'digits.train', flags_help=config.train_flags_help)
+    cli.run(main, 'digits.train', flags_help=config.train_flags_help, renamed={'model': 'arch'})
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """Checks that resuming is exact: an uninterrupted run vs. one killed with SIGKILL and rerun.
 
-    python scripts/kill_and_resume.py --data_dir=../shared/datasets/mnist-10k --deterministic
+    python scripts/kill_and_resume.py --deterministic
 
 Every argument is passed to `python -m digits.train`. The script trains <prefix>-straight to the end,
 then starts <prefix>-killed, kills it with SIGKILL (no chance to clean up) once its

@@ -88,8 +88,9 @@ def fashion_data_dir():
 
 @pytest.fixture(scope='session')
 def real_data_dir():
-    """../shared/datasets/mnist-10k (via DIGITS_TEST_DATA); tests using it are skipped without it."""
-    return data_dir_from_env('DIGITS_TEST_DATA', 'real MNIST', '../shared/datasets/mnist-10k')
+    """Real MNIST: the files bundled with digits (10,000 training images, the official test set)."""
+    from digits import datasets
+    return datasets.MNIST_10K.bundled_dir
 
 
 def run_module(module: str, *args, cwd=None, timeout=300, env=None) -> subprocess.CompletedProcess:
@@ -99,20 +100,11 @@ def run_module(module: str, *args, cwd=None, timeout=300, env=None) -> subproces
                           capture_output=True, text=True, timeout=timeout)
 
 
-def load_script(name: str):
-    """scripts/<name>.py as a module (scripts are not a package), to test its functions in-process."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'scripts', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def smoke_config(tmp_dir, data_dir, **overrides):
     """A seconds-long training config on the tiny data, writing everything under tmp_dir; its cnn has
     configs/wide.cfg's shape, on which the tests' margins were measured."""
     from digits import config
-    values = dict(data_dir=data_dir, model='cnn', width=32, blocks=2, first_block_convs=2, tta=False,
+    values = dict(data_dir=data_dir, arch='cnn', width=32, blocks=2, first_block_convs=2, tta=False,
                   batch_size=32, train_steps=60, learning_rate=0.003,
                   warmup_steps=5, augment=False, blur=0.0, logdir=os.path.join(tmp_dir, 'logs'),
                   run_name='smoke',
@@ -139,7 +131,7 @@ def real_model(real_data_dir, tmp_path_factory):
     real-data test: (config, results). 98.75% on the test set; every real-data margin in the tests was
     measured on it. Its evaluation batch of 384 does not divide the 10,000 test images."""
     from digits import experiment
-    cfg = smoke_config(str(tmp_path_factory.mktemp('real_model')), real_data_dir, model='cnn', width=16,
+    cfg = smoke_config(str(tmp_path_factory.mktemp('real_model')), real_data_dir, arch='cnn', width=16,
                        batch_size=128, train_steps=300, steps_per_loop=50, log_every_steps=50, warmup_steps=50,
                        eval_every_steps=300, checkpoint_every_steps=300, augment=True, blur=0.5,
                        eval_batch_size=384)

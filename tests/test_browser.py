@@ -5,13 +5,13 @@ import base64
 import os
 
 import numpy as np
-
 import pytest
 from PIL import Image
 
-from conftest import load_script, start_server, stop
+from conftest import start_server, stop
+from digits import synthetic
 
-STROKES = load_script('read_on_paper').STROKES  # each digit 0-9 as pen strokes on the 280x280 pad
+STROKES = synthetic.STROKES  # each digit 0-9 as pen strokes on the 280x280 pad
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 PAD = 280  # the canvas' own pixels; CSS scales it on screen
@@ -86,7 +86,7 @@ def test_the_page_reads_each_digit_drawn_with_the_mouse(page, tmp_path):
 
 def digit_file(tmp_path, k: int) -> str:
     """A PNG of digit k's strokes drawn with a thick pen (dark on white), as a user's image file."""
-    page = load_script('read_on_paper').render_strokes(STROKES[k], width=18)  # [280, 280, 1] in [0, 1]
+    page = synthetic.render_strokes(STROKES[k], width=18)  # [280, 280, 1] in [0, 1]
     path = str(tmp_path / f'{k}.png')
     Image.fromarray((page[..., 0] * 255).astype(np.uint8)).save(path)
     return path

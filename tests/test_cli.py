@@ -34,12 +34,16 @@ def cli_run(tmp_path_factory, tiny_data_dir):
     return tmp, results, proc.stdout
 
 
-def test_train_prints_progress_and_writes_outputs(cli_run):
+def test_train_prints_progress_and_writes_outputs(cli_run, tiny_data_dir):
     tmp, results, stdout = cli_run
     assert 'train  step' in stdout and 'done   test accuracy' in stdout
     assert results['test_examples'] == TINY_TEST
     assert os.path.isfile(tmp / 'models' / 'e2e' / 'saved_model.pb')
     assert os.path.isfile(tmp / 'logs' / 'e2e' / 'config.json')
+    assert os.readlink(tmp / 'models' / 'latest') == 'e2e'  # models/latest: the newest export beside it
+    assert stdout.splitlines()[0].startswith(f'digits: mnist_10k (read from {tiny_data_dir}): 640 train / ')
+    assert (results['dataset'], results['data_source'], results['train_examples']) == (
+        'mnist_10k', f'read from {tiny_data_dir}', 640)
     # Time to first step counts from the process start (imports included), so it exceeds nothing of
     # the process's own and falls inside the time the test waited for it.
     assert 0 < results['time_to_first_step'] < results['test_seconds']
@@ -78,6 +82,25 @@ def test_evaluate_runs_script_prints_a_table(cli_run, tiny_data_dir):
     assert len(rows) == 1 and f'{100 * results["test_accuracy"]:.2f}%' in rows[0] and 'export' in rows[0]
 
 
+def console_scripts() -> list[str]:
+    """The digits-* commands pyproject.toml installs."""
+    import tomllib
+    with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
+        return sorted(tomllib.load(f)['project']['scripts'])
+
+
+def test_every_installed_command_has_help_that_exits_0():
+    """digits-train, -evaluate, -predict, -serve and -sweep as pip installs them: --help and --helpfull exit 0
+    with the command's own text and nothing on stderr."""
+    assert console_scripts() == ['digits-evaluate', 'digits-predict', 'digits-serve', 'digits-sweep', 'digits-train']
+    for command in console_scripts():
+        for flag in ('--help', '--helpfull'):
+            proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), command), flag], capture_output=True,
+                                  text=True, timeout=120, cwd='/')
+            assert proc.returncode == 0 and proc.stderr == '', (command, flag, proc.stderr[-2000:])
+            assert 'python -m digits.' in proc.stdout and '--' in proc.stdout, (command, flag)
+
+
 def run_module_script(path, *args):
     import subprocess
     return subprocess.run([sys.executable, os.path.join(ROOT, path), *args], capture_output=True, text=True,
@@ -86,7 +109,9 @@ def run_module_script(path, *args):
 
 @pytest.mark.parametrize('module,args,message', [
     ('digits.train', ['--batch_size=-3'], '--batch_size (-3) must be positive'),
-    ('digits.train', ['--model=resnet'], "flag --model=resnet: value should be one of <cnn|simple>"),
+    ('digits.train', ['--arch=resnet'], "flag --arch=resnet: value should be one of <cnn|simple>"),
+    ('digits.train', ['--model=cnn'], '--model is --arch in digits.train (--model names an export in evaluate, '
+                                      'predict and serve)'),
     ('digits.train', ['--epochs=many'], "flag --epochs=many: invalid literal for int() with base 10: 'many'"),
     ('digits.train', ['--no_such_flag'], 'Unknown command line flag'),
     ('digits.train', ['extra'], 'unexpected arguments: extra'),
@@ -110,6 +135,7 @@ def test_runtime_errors_are_one_line(tmp_path, module, args, message):
     lines = error_lines(proc.stderr)
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr
     assert len(lines) == 1 and lines[0].startswith(f'{module}: error: ') and message in lines[0], lines
+    assert not os.listdir(tmp_path)  # a run that failed before training leaves no run folder
 
 
 def test_bad_data_file_is_one_line(tmp_path, tiny_data_dir):

@@ -58,7 +58,7 @@ def test_total_steps_are_whole_epochs_unless_train_steps_is_set():
 
 def test_unknown_choices_are_rejected_by_the_parser(train_flags):
     with pytest.raises(flags.IllegalFlagValueError, match='cnn|simple'):
-        train_flags(['prog', '--model=resnet'])
+        train_flags(['prog', '--arch=resnet'])
 
 
 def test_config_is_frozen():
@@ -80,11 +80,11 @@ def test_check_resumable_names_the_changed_flag_and_allows_intervals():
 
 
 def test_the_derived_resume_rule_and_hparams_are_the_declared_ones():
-    assert set(config.RESUME_FIXED) == {'dataset', 'model', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
+    assert set(config.RESUME_FIXED) == {'dataset', 'arch', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
                                         'validation_split', 'augment', 'augment_strength', 'augment_until',
                                         'ema_decay', 'blur', 'flip', 'width', 'blocks', 'convs_per_block',
                                         'first_block_convs', 'ensemble'}
-    assert set(config.HPARAMS) == {'dataset', 'model', 'batch_size', 'epochs', 'train_steps', 'optimizer',
+    assert set(config.HPARAMS) == {'dataset', 'arch', 'batch_size', 'epochs', 'train_steps', 'optimizer',
                                    'learning_rate', 'lr_schedule', 'warmup_steps', 'weight_decay', 'l2',
                                    'label_smoothing', 'ema_decay', 'augment', 'augment_strength', 'augment_until',
                                    'precision', 'strategy', 'seed', 'blur', 'flip', 'width', 'blocks',

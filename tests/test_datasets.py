@@ -3,14 +3,16 @@ import dataclasses
 import os
 
 import numpy as np
+import pytest
 
 from conftest import idx_bytes, smoke_config
 from digits import config, data, datasets, evaluation, experiment
 from digits.config import EvalConfig
+from digits.errors import DigitsError
 
 # A dataset that is not MNIST-shaped: 4 classes of 20x24 images, class k a bright block in column k.
-SHAPES = datasets.DatasetSpec(name='shapes', class_names=('a', 'b', 'c', 'd'), files=(), cache_subdir='shapes',
-                              image_shape=(20, 24))
+SHAPES = datasets.DatasetSpec(name='shapes', description='shapes: 4 classes', class_names=('a', 'b', 'c', 'd'),
+                              files=(), cache_subdir='shapes', image_shape=(20, 24))
 
 
 def make_shapes(n: int, seed: int):
@@ -38,15 +40,34 @@ def test_sources_are_keras_standard_files():
 
 def test_the_flags_offer_exactly_the_registered_datasets():
     field = next(f for f in config.TRAIN_FIELDS if f.name == 'dataset')
-    assert field.metadata['choices'] == tuple(datasets.DATASETS) == ('mnist', 'fashion_mnist')
+    assert field.metadata['choices'] == tuple(datasets.DATASETS) == ('mnist_10k', 'mnist', 'fashion_mnist')
+    assert field.default == datasets.DEFAULT == 'mnist_10k'
     assert all(spec.num_classes == 10 and spec.image_shape == (28, 28) for spec in datasets.DATASETS.values())
+
+
+def test_the_default_data_ships_with_digits_and_is_verified(tmp_path, monkeypatch):
+    """mnist_10k needs no download: 10,000 training images (about 1,000 a digit) and MNIST's official test set,
+    each file checked against its MD5; a corrupt copy is refused in one line."""
+    arrays = data.load('mnist_10k')
+    assert len(arrays.train) == len(arrays.test) == 10000
+    assert np.bincount(arrays.train.labels).tolist() == [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+    assert data.source_of('mnist_10k') == f'bundled with digits ({datasets.MNIST_10K.bundled_dir})'
+    assert 'CC BY-SA 3.0' in open(os.path.join(datasets.MNIST_10K.bundled_dir, 'README.md')).read()
+    copy = tmp_path / 'mnist_10k'
+    copy.mkdir()
+    for name, _ in datasets.MNIST_10K.files:
+        raw = open(os.path.join(datasets.MNIST_10K.bundled_dir, name), 'rb').read()
+        (copy / name).write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]) if name.startswith('t10k-labels') else raw)
+    monkeypatch.setattr(datasets, 'BUNDLED_ROOT', str(tmp_path))
+    with pytest.raises(DigitsError, match=r't10k-labels-idx1-ubyte.gz: missing or corrupt \(MD5 is not ec29'):
+        data.load('mnist_10k')
 
 
 def test_a_new_dataset_is_one_entry(tmp_path, monkeypatch):
     """Registered, a 4-class 20x24 dataset loads, trains, exports, evaluates and reports end to end."""
     monkeypatch.setitem(datasets.DATASETS, 'shapes', SHAPES)
     data_dir = write_shapes(tmp_path)
-    cfg = dataclasses.replace(smoke_config(str(tmp_path), data_dir, model='cnn', train_steps=40), dataset='shapes')
+    cfg = dataclasses.replace(smoke_config(str(tmp_path), data_dir, arch='cnn', train_steps=40), dataset='shapes')
     results = experiment.train_and_evaluate(cfg, log=lambda line: None)
     assert results['test_examples'] == 60 and results['test_accuracy'] > 0.9
     report = tmp_path / 'report'

@@ -77,7 +77,7 @@ def test_jit_compile_computes_the_same_step(replicas, name, tolerance):
     """
     initial = [v.numpy() for v in model.create(name, l2=0.05, dropout=0.0).weights]
     if name == 'cnn' and replicas > 1:
-        with pytest.raises(DigitsError, match=r'^--jit_compile cannot compile --model=cnn on 2 replicas'):
+        with pytest.raises(DigitsError, match=r'^--jit_compile cannot compile --arch=cnn on 2 replicas'):
             one_sgd_step(replicas, name, 0.05, initial, jit_compile=True)
         return
     plain = one_sgd_step(replicas, name, 0.05, initial)
@@ -129,7 +129,7 @@ def test_mirrored_training_run_matches_default(tmp_path, tiny_data_dir):
     results = {}
     for strategy, replicas in (('default', 0), ('mirrored', 2)):
         cfg = smoke_config(str(tmp_path / strategy), tiny_data_dir, strategy=strategy, cpu_replicas=replicas,
-                           train_steps=20, model='simple', eval_every_steps=20)
+                           train_steps=20, arch='simple', eval_every_steps=20)
         results[strategy] = experiment.train_and_evaluate(dataclasses.replace(cfg), log=lambda line: None)
     assert results['mirrored']['test_examples'] == TINY_TEST
     assert results['mirrored']['test_accuracy'] == pytest.approx(results['default']['test_accuracy'], abs=0.02)
@@ -171,7 +171,7 @@ def test_multi_worker_on_localhost(tmp_path, tiny_data_dir):
     logdir, export_dir = tmp_path / 'logs', tmp_path / 'models' / 'mw'
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'scripts', 'launch_multi_worker.py'), '--num_workers=2',
-         '--timeout=150', '--', '--strategy=multi_worker', '--model=simple', f'--data_dir={tiny_data_dir}',
+         '--timeout=150', '--', '--strategy=multi_worker', '--arch=simple', f'--data_dir={tiny_data_dir}',
          '--batch_size=32', '--train_steps=12', '--steps_per_loop=4', '--log_every_steps=4',
          '--eval_every_steps=12', '--checkpoint_every_steps=8', f'--logdir={logdir}', '--run_name=mw',
          f'--export_dir={export_dir}'],
@@ -188,14 +188,14 @@ def test_multi_worker_on_localhost(tmp_path, tiny_data_dir):
     top = sorted(name for name in os.listdir(logdir / 'mw') if not name.startswith('events.out.tfevents.'))
     assert top == ['checkpoints', 'config.json', 'eval', 'results.json', 'train']
     assert len(os.listdir(logdir / 'mw')) == len(top) + 1
-    assert sorted(os.listdir(tmp_path / 'models')) == ['mw']
+    assert sorted(os.listdir(tmp_path / 'models')) == ['latest', 'mw']  # no worker's scratch export
     assert 'ckpt-12.index' in os.listdir(logdir / 'mw' / 'checkpoints')
 
 
 @pytest.mark.parametrize('precision', ['mixed_float16', 'mixed_bfloat16'])
 def test_mixed_precision_trains_under_mirrored(tmp_path, tiny_data_dir, precision):
     cfg = smoke_config(str(tmp_path), tiny_data_dir, strategy='mirrored', cpu_replicas=2, precision=precision,
-                       train_steps=40, model='simple', learning_rate=0.01)
+                       train_steps=40, arch='simple', learning_rate=0.01)
     lines = []
     results = experiment.train_and_evaluate(cfg, log=lines.append)
     losses = [float(line.split('loss ')[1].split()[0]) for line in lines if line.startswith('train')]

@@ -34,7 +34,7 @@ def train_and_evaluate_three_ways(cfg) -> dict:
 def test_ema_weights_are_evaluated_exported_and_restored(tmp_path, tiny_data_dir, strategy, replicas):
     """With --ema_decay, results, the export and evaluate --run_dir all use the averaged weights, while
     the checkpoint keeps the trained ones (training resumes from those)."""
-    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', ema_decay=0.9, lr_schedule='constant',
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, arch='simple', ema_decay=0.9, lr_schedule='constant',
                        strategy=strategy, cpu_replicas=replicas)
     results = train_and_evaluate_three_ways(cfg)
     averaged, _ = evaluation.restore_model(cfg.run_dir)
@@ -59,7 +59,7 @@ def test_tta_is_in_the_results_the_export_and_the_restored_run(tmp_path, tiny_da
 @pytest.mark.parametrize('strategy,replicas', [('default', 0), ('mirrored', 2)])
 def test_an_ensemble_is_in_the_results_the_export_and_the_restored_run(tmp_path, tiny_data_dir, strategy, replicas):
     """With --ensemble, every evaluation and the export read the mean probability of the trained members."""
-    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', ensemble=2, strategy=strategy,
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, arch='simple', ensemble=2, strategy=strategy,
                        cpu_replicas=replicas)
     results = train_and_evaluate_three_ways(cfg)
     assert results['test_accuracy'] > 0.9

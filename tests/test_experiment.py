@@ -28,7 +28,7 @@ def copy_run(cfg, tmp_path):
 def test_sigkill_then_rerun_ends_exactly_like_an_uninterrupted_run(tmp_path, tiny_data_dir, extra):
     proc = subprocess.run(
         [sys.executable, 'scripts/kill_and_resume.py', f'--logdir={tmp_path}/logs', '--prefix=k',
-         '--kill_after_checkpoints=2', f'--data_dir={tiny_data_dir}', '--model=simple', '--batch_size=32',
+         '--kill_after_checkpoints=2', f'--data_dir={tiny_data_dir}', '--arch=simple', '--batch_size=32',
          '--train_steps=120', '--steps_per_loop=10', '--checkpoint_every_steps=40', '--eval_every_steps=60',
          '--deterministic', *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -51,7 +51,7 @@ def test_finished_run_is_not_trained_again(smoke_run, tmp_path):
                       for f in os.listdir(os.path.join(cfg.run_dir, 'checkpoints'))}
 
 
-@pytest.mark.parametrize('flag,value', [('batch_size', 64), ('model', 'simple'), ('dataset', 'fashion_mnist'),
+@pytest.mark.parametrize('flag,value', [('batch_size', 64), ('arch', 'simple'), ('dataset', 'fashion_mnist'),
                                         ('ema_decay', 0.99)])
 def test_resume_with_a_flag_that_changes_the_run_is_refused(smoke_run, tmp_path, flag, value):
     cfg = dataclasses.replace(copy_run(smoke_run[0], tmp_path), **{flag: value})
@@ -90,7 +90,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_dat
     """Which quantity shows the NaN first depends on the CPU's kernels (oneDNN's ReLU and max-pool may drop a
     NaN of the first kernel); the guarantee does not: the run stops in the poisoned call and names a
     non-finite quantity, the last good checkpoint stays the latest, nothing is exported."""
-    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple')  # 10 steps per call, ckpt every 20
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, arch='simple')  # 10 steps per call, ckpt every 20
     poison_on_call(monkeypatch, 4, variable)
     with pytest.raises(DigitsError, match=r'^training diverged in steps 31-40: non-finite (gradients|training loss|'
                                           r'weights) .*; nothing of these steps was saved'):
@@ -104,7 +104,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_dat
 
 def test_exploding_loss_stops_the_run_like_a_nan(tmp_path, tiny_data_dir):
     """Plain SGD at a learning rate of 1e6: the loss explodes (finite or not); the run stops at once."""
-    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', optimizer='sgd', learning_rate=1e6,
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, arch='simple', optimizer='sgd', learning_rate=1e6,
                        lr_schedule='constant')
     with pytest.raises(DigitsError, match=r'^training diverged in steps 1-10: .*; nothing of these steps was saved'):
         experiment.train_and_evaluate(cfg, **QUIET)
@@ -113,7 +113,7 @@ def test_exploding_loss_stops_the_run_like_a_nan(tmp_path, tiny_data_dir):
 
 
 def test_full_disk_during_a_checkpoint_is_one_line_error(tmp_path, tiny_data_dir, monkeypatch):
-    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple')
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, arch='simple')
     real_save, calls = tf.train.CheckpointManager.save, []
 
     def save(self, *args, **kwargs):
@@ -145,6 +145,19 @@ def test_corrupt_latest_checkpoint_is_an_error_and_is_kept(smoke_run, tmp_path):
     proc = run_module('digits.evaluate', f'--run_dir={cfg.run_dir}', f'--data_dir={cfg.data_dir}')
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
     assert 'digits.evaluate: error: cannot restore the latest checkpoint' in proc.stderr
+
+
+def test_a_run_that_fails_before_training_leaves_no_run_folder(tmp_path, tiny_data_dir):
+    """A new run whose data cannot be read leaves nothing to resume from; a run with checkpoints keeps them."""
+    cfg = smoke_config(str(tmp_path), str(tmp_path / 'missing'), arch='simple')
+    with pytest.raises(DigitsError, match='is not a directory'):
+        experiment.train_and_evaluate(cfg, log=lambda line: None)
+    assert not os.path.exists(cfg.run_dir) and os.listdir(tmp_path / 'logs') == []
+    trained = dataclasses.replace(cfg, data_dir=tiny_data_dir, train_steps=20)
+    experiment.train_and_evaluate(trained, log=lambda line: None)
+    with pytest.raises(DigitsError, match='is not a directory'):  # resuming it, longer, with a bad folder
+        experiment.train_and_evaluate(dataclasses.replace(cfg, train_steps=40), log=lambda line: None)
+    assert tf.train.latest_checkpoint(os.path.join(cfg.run_dir, 'checkpoints')).endswith('ckpt-20')
 
 
 @pytest.mark.parametrize('flag', ['logdir', 'export_dir'])

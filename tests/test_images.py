@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import bomb_bytes, load_script, make_digits
-from digits import data, images
+from conftest import bomb_bytes, make_digits
+from digits import data, images, synthetic
 from digits.errors import DigitsError
 
 
@@ -180,6 +180,6 @@ def test_the_pen_width_hardly_changes_the_digit(pen):
     """The same 7 written with a 2, 4 or 28 px pen on a 280 px pad carries about the ink of the 16 px one
     (without thickening, a 2 px pen's digit had a seventh of it: a faint trace)."""
     seven = [[(85, 55), (200, 55), (120, 235)]]
-    render = load_script('read_on_paper').render_strokes
+    render = synthetic.render_strokes
     mass = {width: images.to_mnist(render(seven, width)).astype(float).sum() for width in (pen, 16)}
     assert 0.5 < mass[pen] / mass[16] < 2, mass

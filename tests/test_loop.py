@@ -75,7 +75,7 @@ def test_step_function_is_traced_once(tmp_path, tiny_data_dir, monkeypatch):
     for name in ('make_train_fn', 'make_eval_fn'):
         real = getattr(loop, name)
         monkeypatch.setattr(loop, name, lambda *a, _real=real, **k: made.append(_real(*a, **k)) or made[-1])
-    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', train_steps=65, eval_every_steps=20)
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, arch='simple', train_steps=65, eval_every_steps=20)
     experiment.train_and_evaluate(cfg, log=lambda line: None)
     train_fn, eval_fn = made[0], made[1]
     assert train_fn.experimental_get_tracing_count() == 1
@@ -83,7 +83,7 @@ def test_step_function_is_traced_once(tmp_path, tiny_data_dir, monkeypatch):
 
 
 def test_profile_steps_writes_a_trace_and_memory_is_reported(tmp_path, tiny_data_dir):
-    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', profile_steps=10)
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, arch='simple', profile_steps=10)
     results = experiment.train_and_evaluate(cfg, log=lambda line: None)
     traces = list((tmp_path / 'logs' / 'smoke' / 'train' / 'plugins' / 'profile').glob('*/*.xplane.pb'))
     assert len(traces) == 1 and traces[0].stat().st_size > 0
@@ -103,7 +103,7 @@ def test_label_smoothing_matches_keras_and_zero_is_plain():
 
 def test_label_smoothing_trains_and_evaluates_with_the_plain_loss(tmp_path, tiny_data_dir):
     """Smoothed targets keep the training loss above the smoothing's entropy floor; evaluation stays plain."""
-    cfg = smoke_config(str(tmp_path), tiny_data_dir, model='simple', label_smoothing=0.2)
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, arch='simple', label_smoothing=0.2)
     lines = []
     results = experiment.train_and_evaluate(cfg, log=lines.append)
     train_loss = float([line for line in lines if line.startswith('train')][-1].split('loss ')[1].split()[0])

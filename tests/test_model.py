@@ -6,7 +6,7 @@ import tensorflow as tf
 from digits import config, model
 
 
-@pytest.mark.parametrize('name', sorted(model.MODELS))
+@pytest.mark.parametrize('name', sorted(model.ARCHITECTURES))
 def test_logits_shape_and_dtype(name):
     net = model.create(name)
     logits = net(tf.random.uniform([5, 28, 28, 1]), training=False)
@@ -21,7 +21,7 @@ def test_simple_is_the_keras_io_convnet():
 
 
 def test_registry_matches_flag_choices():
-    assert set(config.MODELS) == set(model.MODELS)
+    assert set(config.ARCHITECTURES) == set(model.ARCHITECTURES)
 
 
 def test_l2_adds_regularization_losses():
@@ -83,7 +83,7 @@ def test_create_for_passes_tta_and_ensemble_to_every_member():
     assert isinstance(model.create_for(config.TrainConfig(width=4)), model.DigitCNN)  # 1: the model itself
 
 
-@pytest.mark.parametrize('name,ensemble', [(name, 1) for name in sorted(model.MODELS)] + [('cnn', 2)])
+@pytest.mark.parametrize('name,ensemble', [(name, 1) for name in sorted(model.ARCHITECTURES)] + [('cnn', 2)])
 def test_a_checkpoint_of_the_model_holds_every_weight(name, ensemble, tmp_path):
     """Every weight, batch-norm statistics included, goes into tf.train.Checkpoint(model=...) and comes back."""
     trained = model.create(name, ensemble=ensemble)
@@ -100,9 +100,9 @@ def test_a_checkpoint_of_the_model_holds_every_weight(name, ensemble, tmp_path):
 
 def test_the_dataset_decides_the_input_shape_and_classes():
     from digits import datasets
-    shapes = datasets.DatasetSpec(name='shapes', class_names=('a', 'b', 'c'), files=(), cache_subdir='x',
+    shapes = datasets.DatasetSpec(name='shapes', description='shapes', class_names=('a', 'b', 'c'), files=(), cache_subdir='x',
                                   image_shape=(20, 24))
-    for name in sorted(model.MODELS):
+    for name in sorted(model.ARCHITECTURES):
         assert model.create(name, dataset=shapes)(tf.zeros([2, 20, 24, 1])).shape == (2, 3)
 
 
@@ -120,4 +120,4 @@ def test_create_for_builds_the_architecture_flags_describe():
 
 
 def test_create_for_gives_simple_no_architecture_flags():
-    assert model.create_for(config.TrainConfig(model='simple', width=8)).count_params() == 34826
+    assert model.create_for(config.TrainConfig(arch='simple', width=8)).count_params() == 34826

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import bomb_bytes, load_script, run_module
-from digits import classify, config, data, export, images
+from conftest import bomb_bytes, run_module
+from digits import classify, config, data, export, images, synthetic
 
 
 def write_inputs(directory) -> list[str]:
@@ -90,7 +90,7 @@ def test_real_digits_on_paper_are_read_as_well_as_the_originals(real_model, tmp_
     test = data.load('mnist', cfg.data_dir).test
     chosen = np.random.default_rng(0).choice(len(test), PAPER_DIGITS, replace=False)
     originals, labels = test.images[chosen], test.labels[chosen]
-    rng, paths, render_on_paper = np.random.default_rng(1), [], load_script('read_on_paper').render_on_paper
+    rng, paths, render_on_paper = np.random.default_rng(1), [], synthetic.render_on_paper
     for i, digit in enumerate(originals):
         paths.append(str(tmp_path / f'digit-{i}.{fmt.lower()}'))
         options = {'quality': 90} if fmt == 'JPEG' else {}
@@ -112,7 +112,7 @@ def test_markers_blur_and_low_resolution_scans_are_read_nearly_as_well(real_mode
     the 300-step model: 9, 5 and 9 fewer right; 46 fewer for the marker without MAX_STROKE's thinning, 14 and
     46 fewer for the scan and the blur when trained without --blur, before that thinning (the margin tells
     them apart)."""
-    script, cfg = load_script('read_on_paper'), real_model[0]
+    script, cfg = synthetic, real_model[0]
     test = data.load('mnist', cfg.data_dir).test
     chosen = np.random.default_rng(0).choice(len(test), PAPER_DIGITS, replace=False)
     originals, labels = test.images[chosen], test.labels[chosen]
@@ -129,7 +129,7 @@ def test_markers_blur_and_low_resolution_scans_are_read_nearly_as_well(real_mode
 def test_digits_written_with_any_pen_are_read(real_model):
     """Each digit 0-9 written with pens from 2 to 28 px on the page's 280 px pad is read right (without
     stroke thickening the default recipe's model read a 2 px pen right for 2 digits of 10)."""
-    script = load_script('read_on_paper')
+    script = synthetic
     module = export.load(real_model[0].export_dir)
     read = {width: script.read_pen(module, width) for width in script.PEN_WIDTHS}
     assert read == {width: 10 for width in script.PEN_WIDTHS}, read

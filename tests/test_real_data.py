@@ -1,4 +1,4 @@
-"""On real MNIST (DIGITS_TEST_DATA, set by .ci/run): a short training run and exact evaluation."""
+"""On real MNIST (the bundled mnist_10k): a short training run and exact evaluation."""
 import dataclasses
 import json
 import os
@@ -6,8 +6,8 @@ import os
 import pytest
 from absl import flags
 
-from conftest import ROOT, load_script, run_module
-from digits import config, datasets, loop
+from conftest import ROOT, run_module
+from digits import config, datasets, experiment, loop
 
 
 def test_short_training_on_real_mnist(real_model, real_data_dir, tmp_path):
@@ -33,6 +33,6 @@ def test_recipes_train_far_below_the_divergence_limit(recipe, data_fixture, requ
     values(['prog', f'--flagfile={os.path.join(ROOT, "configs", recipe)}',
             f'--data_dir={request.getfixturevalue(data_fixture)}', '--run_name=margin'])
     cfg = config.train_config_from_flags(values)
-    losses = load_script('divergence_margin').early_losses(dataclasses.replace(cfg, steps_per_loop=25), steps=25)
+    losses = experiment.early_losses(dataclasses.replace(cfg, steps_per_loop=25), steps=25)
     limit = loop.divergence_limit(datasets.DATASETS[cfg.dataset].num_classes)
     assert len(losses) == 1 and losses[0] < limit / 5, losses

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, bomb_bytes, load_script, make_digits, start_server, stop
-from digits import export, images
+from conftest import ROOT, bomb_bytes, make_digits, start_server, stop
+from digits import export, images, synthetic, traffic
 
 MAX_BODY_MB = 0.5
 
@@ -42,7 +42,7 @@ def request(url: str, body: bytes | None = None, method: str | None = None) -> t
 def digits_and_expected(smoke_run):
     """PNG files of tiny test digits and what the export reads in each (the same code, in-process)."""
     module = export.load(smoke_run[0].export_dir)
-    bodies = load_script('load_test').png_digits(make_digits(24, 9)[0])  # dark on white, enlarged
+    bodies = synthetic.png_digits(make_digits(24, 9)[0])  # dark on white, enlarged
     batch = np.stack([images.digit_from_bytes(body, 'test') for body in bodies])
     return bodies, module.serve(batch)['probabilities'].numpy()
 
@@ -111,13 +111,12 @@ def test_bad_requests_get_a_4xx_and_one_line_and_the_server_goes_on(server, path
 
 def test_eight_clients_at_once_all_get_correct_answers(server, digits_and_expected):
     bodies, expected = digits_and_expected
-    load_test = load_script('load_test')
-    load = load_test.run_load(server + '/api/predict', bodies, clients=8, requests=40, timeout=30)
+    load = traffic.run_load(server + '/api/predict', bodies, clients=8, requests=40, timeout=30)
     for c, client in enumerate(load['results']):
         assert len(client) == 40
         for i, (status, answer, _) in enumerate(client):
             assert status == 200 and answer['digit'] == int(expected[(c + i * 8) % len(bodies)].argmax())
-    figures = load_test.summarize(load)
+    figures = traffic.summarize(load)
     assert figures['requests'] == figures['ok'] == 320 and figures['median_ms'] <= figures['p99_ms']
 
 

@@ -48,7 +48,7 @@ def test_images_are_figures_at_each_evaluation(smoke_run):
 def test_weight_histograms_flags_and_hparams(smoke_run):
     cfg, _, _ = smoke_run
     histograms = summaries.read_events(os.path.join(cfg.run_dir, 'train'), 'histograms')
-    variables = model.create(cfg.model).trainable_variables
+    variables = model.create_for(cfg).trainable_variables  # the run's own shape
     # Layer names get a process-wide counter suffix (batch_normalization_5): compare what is left.
     kinds = sorted(tag.split('/')[-1] for tag in histograms)
     assert kinds == sorted(v.path.split('/')[-1] for v in variables) and len(kinds) == 17

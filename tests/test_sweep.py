@@ -1,26 +1,36 @@
-"""scripts/sweep.py: a 2x2 grid of real digits.train runs on tiny data, its table, resuming, the best flagfile."""
+"""digits.study and digits.sweep: a 2x2 grid of real digits.train runs on tiny data, its table, resuming, the
+best flagfile; the command's one-line errors."""
 import csv
 import json
 import os
 
 import pytest
 
-from conftest import load_script
+from conftest import run_module
+from digits import config, study as sweep
 
-sweep = load_script('sweep')
 UNIT = 0.5  # the fit-epoch, given: measuring it is digits.fit_epoch's (tested there) and takes seconds
 
 
 def tiny_args(data_dir):
-    return [f'--data_dir={data_dir}', '--model=simple', '--batch_size=32', '--train_steps=4', '--steps_per_loop=2',
+    return [f'--data_dir={data_dir}', '--arch=simple', '--batch_size=32', '--train_steps=4', '--steps_per_loop=2',
             '--warmup_steps=1', '--validation_split=0.25', '--log_every_steps=2']
+
+
+def sweep_config(sweep_dir, train_args, **kwargs) -> config.SweepConfig:
+    return config.SweepConfig(str(sweep_dir), train_args=tuple(train_args), **kwargs)
+
+
+def run(cfg: config.SweepConfig) -> int:
+    """The sweep as digits.sweep runs it, in-process."""
+    return sweep.run_sweep(cfg, sweep.plan_sweep(cfg))
 
 
 def test_grid_ranks_the_runs_resumes_and_writes_the_best_flagfile(tiny_data_dir, tmp_path, capsys, monkeypatch):
     sweep_dir, best = tmp_path / 'sweep', tmp_path / 'best.cfg'
-    argv = [f'--sweep_dir={sweep_dir}', '--grid=learning_rate=0.01,0.001', '--grid=seed=0,1', '--parallel=2',
-            f'--fit_epoch_seconds={UNIT}', f'--best_flagfile={best}', *tiny_args(tiny_data_dir)]
-    assert sweep.main(argv) == 0
+    cfg = sweep_config(sweep_dir, tiny_args(tiny_data_dir), grid=('learning_rate=0.01,0.001', 'seed=0,1'),
+                       parallel=2, fit_epoch_seconds=UNIT, best_flagfile=str(best), command='python -m digits.sweep x')
+    assert run(cfg) == 0
     names = ['learning_rate=0.01,seed=0', 'learning_rate=0.01,seed=1', 'learning_rate=0.001,seed=0',
              'learning_rate=0.001,seed=1']
     results = {n: json.loads((sweep_dir / n / 'results.json').read_text()) for n in names}
@@ -42,7 +52,7 @@ def test_grid_ranks_the_runs_resumes_and_writes_the_best_flagfile(tiny_data_dir,
 
     best_name = f'learning_rate={table[1][0]},seed={table[1][1]}'
     lines = best.read_text().splitlines()
-    assert lines[0].startswith(f'# Best point ({best_name}) of: python scripts/sweep.py')
+    assert lines[0] == f'# Best point ({best_name}) of: python -m digits.sweep x'
     assert f'--learning_rate={table[1][0]}' in lines and not any('data_dir' in l or 'seed' in l for l in lines[2:])
     assert sweep.check_point([f'--flagfile={best}']).learning_rate == float(table[1][0])
 
@@ -52,7 +62,7 @@ def test_grid_ranks_the_runs_resumes_and_writes_the_best_flagfile(tiny_data_dir,
     logs = {n: (sweep_dir / f'{n}.log').read_text() for n in names}
     units = iter([1.0, 3.0])  # the fit-epoch measured before and after the runs (the machine drifts)
     monkeypatch.setattr(sweep, 'measure_unit', lambda cfg: next(units))
-    assert sweep.main([a for a in argv if not a.startswith('--fit_epoch_seconds')]) == 0
+    assert run(config.SweepConfig(**{**cfg.__dict__, 'fit_epoch_seconds': 0.0})) == 0
     assert 'resumed from step 4' in (sweep_dir / f'{names[0]}.log').read_text()
     assert all((sweep_dir / f'{n}.log').read_text() == logs[n] for n in names[1:])
     out = capsys.readouterr().out
@@ -64,12 +74,12 @@ def test_grid_ranks_the_runs_resumes_and_writes_the_best_flagfile(tiny_data_dir,
     assert float(rows[names[1]][5]) == pytest.approx(results[names[1]]['wall_seconds'] / UNIT, abs=0.05)
 
 
-def test_the_sweep_folder_refuses_other_arguments(tiny_data_dir, tmp_path, capsys):
+def test_the_sweep_folder_refuses_other_arguments(tiny_data_dir, tmp_path):
     sweep_dir = tmp_path / 'sweep'
     os.makedirs(sweep_dir)
     (sweep_dir / 'sweep.json').write_text(json.dumps({'train_args': ['--epochs=3'], 'points': ['seed=0']}))
-    assert sweep.main([f'--sweep_dir={sweep_dir}', '--grid=seed=0', *tiny_args(tiny_data_dir)]) == 2
-    assert 'holds a sweep of other arguments' in capsys.readouterr().err
+    with pytest.raises(sweep.DigitsError, match='holds a sweep of other arguments'):
+        sweep.plan_sweep(sweep_config(sweep_dir, tiny_args(tiny_data_dir), grid=('seed=0',)))
 
 
 @pytest.mark.parametrize('argv, message', [
@@ -80,19 +90,35 @@ def test_the_sweep_folder_refuses_other_arguments(tiny_data_dir, tmp_path, capsy
     (['--range=learning_rate=0.1:1'], '--range needs --random=N'),
     ([], 'nothing to sweep'),
     (['--grid=seed=0', '--parallel=0'], '--parallel (0) must be positive'),
-    (['--grid=seed=0', '--parallel=x'], "argument --parallel: invalid int value: 'x'"),
+    (['--grid=seed=0', '--parallel=x'], "flag --parallel=x: invalid literal for int() with base 10: 'x'"),
+    (['--grid=seed=0', '--batch_size=-3'], '--batch_size (-3) must be positive'),
 ])
-def test_bad_arguments_are_one_line_before_anything_runs(tmp_path, capsys, argv, message):
+def test_bad_arguments_are_one_line_before_anything_runs(tmp_path, argv, message):
     sweep_dir = tmp_path / 'sweep'
-    assert sweep.main([f'--sweep_dir={sweep_dir}', *argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith('sweep: error: ') and message in err and err.count('\n') == 1
-    assert not sweep_dir.exists()
+    result = run_module('digits.sweep', f'--sweep_dir={sweep_dir}', *argv)
+    assert result.returncode == 2
+    assert result.stderr.startswith('digits.sweep: error: ') and message in result.stderr, result.stderr
+    assert result.stderr.count('\n') == 1 and not sweep_dir.exists()
 
 
-def test_a_missing_sweep_dir_is_one_line(capsys):
-    assert sweep.main(['--grid=seed=0']) == 2
-    assert capsys.readouterr().err == 'sweep: error: the following arguments are required: --sweep_dir\n'
+def test_a_missing_sweep_dir_is_one_line():
+    result = run_module('digits.sweep', '--grid=seed=0')
+    assert result.returncode == 2
+    assert result.stderr == ('digits.sweep: error: --sweep_dir is required: the folder of the sweep, e.g. '
+                             '--sweep_dir=logs/sweep-lr\n')
+
+
+def test_the_command_gives_every_train_flag_and_its_flagfile_to_each_point(tiny_data_dir, tmp_path):
+    """End to end as a user runs it: a flagfile and train flags on the command line reach the run."""
+    flagfile = tmp_path / 'recipe.cfg'
+    flagfile.write_text('--arch=simple\n--learning_rate=0.02\n')
+    sweep_dir = tmp_path / 'sweep'
+    result = run_module('digits.sweep', f'--sweep_dir={sweep_dir}', '--grid=seed=3', f'--flagfile={flagfile}',
+                        f'--fit_epoch_seconds={UNIT}', *tiny_args(tiny_data_dir)[1:], f'--data_dir={tiny_data_dir}')
+    assert result.returncode == 0, result.stderr
+    flags = json.loads((sweep_dir / 'seed=3' / 'results.json').read_text())['flags']
+    assert (flags['arch'], flags['learning_rate'], flags['seed'], flags['train_steps']) == ('simple', 0.02, 3, 4)
+    assert 'finished seed=3: validation' in result.stdout and 'fit-epochs' in result.stdout
 
 
 def test_random_search_draws_the_same_points_for_the_same_seed_within_the_bounds():
@@ -126,9 +152,8 @@ def test_the_summary_over_seeds_gives_mean_and_worst_of_each_combination():
 
 def test_a_failed_run_is_reported_with_its_error_and_exit_status_1(tiny_data_dir, tmp_path, capsys):
     sweep_dir = tmp_path / 'sweep'
-    argv = [f'--sweep_dir={sweep_dir}', '--grid=batch_size=100000', f'--fit_epoch_seconds={UNIT}',
-            *tiny_args(tiny_data_dir)]
-    assert sweep.main(argv) == 1
+    cfg = sweep_config(sweep_dir, tiny_args(tiny_data_dir), grid=('batch_size=100000',), fit_epoch_seconds=UNIT)
+    assert sweep.run_sweep(cfg, sweep.plan_sweep(cfg), log=print) == 1
     out = capsys.readouterr().out
     assert 'failed   batch_size=100000 (exit 2): digits.train: error: --batch_size (100000) is larger than the ' \
            'training set' in out

@@ -71,6 +71,6 @@ def test_tensorboard_serves_the_run(server):
     assert {'eval/confusion_matrix', 'eval/worst_errors'} <= set(images['smoke/eval'])
     experiment = get(f'{base}/data/plugin/hparams/experiment', {'experimentName': ''})
     names = {info['name'] for info in experiment['hparamInfos']}
-    assert {'model', 'batch_size', 'learning_rate', 'optimizer'} <= names
+    assert {'arch', 'batch_size', 'learning_rate', 'optimizer'} <= names
     metrics = {(m['name'].get('group', ''), m['name']['tag']) for m in experiment['metricInfos']}
     assert ('eval', 'eval/accuracy') in metrics

@@ -1,21 +1,12 @@
-"""Runs a grid or random search of digits.train runs and ranks them, with each run's time in fit-epochs.
+"""A sweep: a grid or random search of digits.train runs, ranked, with each run's time in fit-epochs (the
+library side of digits.sweep).
 
-    python scripts/sweep.py --sweep_dir=logs/sweep-lr --grid=learning_rate=1e-3,3e-3 --grid=batch_size=128,256 \\
-        --flagfile=configs/mnist.cfg --data_dir=../shared/datasets/mnist-10k --validation_split=0.1
-
-Every argument the sweep does not know is passed to each run of digits.train; each --grid (or, with
---random=N, --range) adds one flag per point. A point is an ordinary run directory under --sweep_dir (so
-`tensorboard --logdir <sweep_dir>` compares them in its HParams view), named by its values, with its export
-inside it. Rerunning the same command skips finished points and resumes interrupted ones from their last
-checkpoint. --grid=flagfile=configs/fast.cfg,configs/mnist.cfg compares recipes; --grid=seed=0,1,2 adds each
-point's mean and worst over the seeds.
-
-The table is sorted by validation accuracy (test accuracy when the runs hold out no validation split), with
-each run's wall seconds (results.json) divided by the fit-epoch measured at the start of the invocation
-that ran it (digits.fit_epoch); it is also written as results.csv and results.md in the sweep folder.
---best_flagfile writes the best point as a flagfile. Exit status: 0, 1 if a run failed, 2 for bad arguments.
+Each point is an ordinary run directory under the sweep folder, named by its values, with its export inside
+it, so `tensorboard --logdir <sweep_dir>` compares the points in its HParams view. Rerunning the same sweep
+skips finished points and resumes interrupted ones from their last checkpoint. The table is sorted by
+validation accuracy (test accuracy when the runs hold out no validation split), with each run's wall seconds
+(results.json) divided by the fit-epoch measured on the same machine around the runs (digits.fit_epoch).
 """
-import argparse
 import concurrent.futures
 import csv
 import itertools
@@ -36,38 +27,33 @@ from digits.errors import DigitsError
 RUN_FLAGS = ('data_dir', 'validation_split', 'logdir', 'run_name', 'export_dir', 'seed')
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, with its errors raised as DigitsError (one line) instead of printing the usage."""
+def plan_sweep(cfg: config.SweepConfig) -> list[dict]:
+    """The sweep's points, each checked as digits.train would check it (a bad value is a DigitsError before
+    anything runs); records the sweep's arguments in its folder (another sweep's folder is refused)."""
+    points = make_points(grid_values(cfg.grid), range_bounds(cfg.ranges), cfg.random, cfg.search_seed)
+    for point in points:
+        check_point(train_args_of(point, list(cfg.train_args), cfg.sweep_dir))
+    check_sweep_record(cfg.sweep_dir, {'train_args': list(cfg.train_args), 'points': [point_name(p) for p in points]})
+    return points
 
-    def error(self, message):
-        raise DigitsError(message)
 
-
-def parse_args(argv):
-    parser = OneLineParser(description=__doc__.split('\n')[0], allow_abbrev=False,
-                           epilog='Other arguments go to every run of digits.train.')
-    parser.add_argument('--sweep_dir', required=True, help='Folder of the sweep: one run directory per point.')
-    parser.add_argument('--grid', action='append', default=[], metavar='FLAG=V1,V2,...',
-                        help='Values of one digits.train flag; the points are every combination.')
-    parser.add_argument('--range', action='append', default=[], metavar='FLAG=LOW:HIGH[:log]',
-                        help='With --random: a number drawn uniformly (log: log-uniformly) in [LOW, HIGH].')
-    parser.add_argument('--random', type=int, default=0, metavar='N',
-                        help='Draw N points at random from the --grid values and --range intervals (0: the grid).')
-    parser.add_argument('--search_seed', type=int, default=0, help='Seed of the random draws.')
-    parser.add_argument('--parallel', type=int, default=1, help='Runs at a time (each a process).')
-    parser.add_argument('--fit_epoch_seconds', type=float, default=0.0,
-                        help='The unit, if already measured on this machine (0: measure it now).')
-    parser.add_argument('--best_flagfile', help='Write the best point as a flagfile here.')
-    args, train_args = parser.parse_known_args(argv)
-    if args.random < 0:
-        raise DigitsError(f'--random ({args.random}) must not be negative')
-    if args.parallel < 1:
-        raise DigitsError(f'--parallel ({args.parallel}) must be positive')
-    if args.range and not args.random:
-        raise DigitsError('--range needs --random=N (a grid has no intervals)')
-    if not args.grid and not args.range:
-        raise DigitsError('nothing to sweep: give at least one --grid=FLAG=V1,V2,... (or --random=N --range=...)')
-    return args, train_args
+def run_sweep(cfg: config.SweepConfig, points: list[dict], log=print) -> int:
+    """Runs the unfinished points of plan_sweep, then prints and writes the table; returns 1 if a run failed
+    or none finished, else 0."""
+    base = list(cfg.train_args)
+    first = check_point(train_args_of(points[0], base, cfg.sweep_dir))
+    pending = [p for p in points if not is_finished(cfg.sweep_dir, point_name(p))]
+    unit = cfg.fit_epoch_seconds or (measure_unit(first) if pending else 0.0)
+    if pending:
+        log(f'sweep: {len(points)} points, {len(points) - len(pending)} already finished; one fit-epoch on this '
+            f'machine: {unit:.2f} s; {cfg.parallel} run(s) at a time, logs in {cfg.sweep_dir}')
+    failed = run_pending(pending, base, cfg, unit, log)
+    if pending and not cfg.fit_epoch_seconds:
+        bracket_unit(pending, failed, cfg, unit, measure_unit(first), log)
+    finished = [p for p in points if is_finished(cfg.sweep_dir, point_name(p))]
+    if finished:
+        report(finished, len(points), base, cfg, log)
+    return 1 if failed or not finished else 0
 
 
 def parse_spec(spec: str, option: str) -> tuple[str, str]:
@@ -161,9 +147,7 @@ def check_sweep_record(sweep_dir: str, record: dict):
 
 def measure_unit(cfg: config.TrainConfig) -> float:
     """Seconds of one fit-epoch on this machine (digits.fit_epoch), on the sweep's training images."""
-    from digits import cli
-    cli.load_tensorflow()
-    from digits import data, fit_epoch
+    from digits import data, fit_epoch  # TensorFlow: only a sweep that measures its unit loads it
     train = data.load(cfg.dataset, cfg.data_dir).train
     return fit_epoch.measure_seconds(train.images, train.labels)
 
@@ -274,79 +258,52 @@ def write_best_flagfile(path: str, best: dict, keys: list[str], base: list[str],
         f.write('\n'.join(first + recipe + own) + '\n')
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        args, base = parse_args(argv)
-        points = make_points(grid_values(args.grid), range_bounds(args.range), args.random, args.search_seed)
-        configs = [check_point(train_args_of(p, base, args.sweep_dir)) for p in points]
-        check_sweep_record(args.sweep_dir, {'train_args': base, 'points': [point_name(p) for p in points]})
-    except DigitsError as e:
-        print(f'sweep: error: {e}', file=sys.stderr)
-        return 2
-    pending = [p for p in points if not is_finished(args.sweep_dir, point_name(p))]
-    unit = args.fit_epoch_seconds or (measure_unit(configs[0]) if pending else 0.0)
-    if pending:
-        print(f'sweep: {len(points)} points, {len(points) - len(pending)} already finished; one fit-epoch on this '
-              f'machine: {unit:.2f} s; {args.parallel} run(s) at a time, logs in {args.sweep_dir}', flush=True)
-    failed = run_pending(pending, base, args, unit)
-    if pending and not args.fit_epoch_seconds:
-        bracket_unit(pending, failed, args, unit, measure_unit(configs[0]))
-    finished = [p for p in points if is_finished(args.sweep_dir, point_name(p))]
-    if finished:
-        report(finished, len(points), base, args, 'python scripts/sweep.py ' + ' '.join(argv))
-    return 1 if failed or not finished else 0
-
-
-def report(finished: list[dict], num_points: int, base: list[str], args, command: str):
+def report(finished: list[dict], num_points: int, base: list[str], cfg: config.SweepConfig, log):
     """Prints the ranked table (and the summary over seeds), writes it as CSV and Markdown, and the best
     point as a flagfile if asked."""
-    rows, metric = rank([collect_row(args.sweep_dir, p) for p in finished])
+    rows, metric = rank([collect_row(cfg.sweep_dir, p) for p in finished])
     keys = list(finished[0])
     table = format_table(rows, keys, metric)
     seeds = summarize_seeds(rows, keys, metric) if 'seed' in keys else None
-    shared = f' (runs {args.parallel} at a time: their times include sharing the CPU)' if args.parallel > 1 else ''
+    shared = f' (runs {cfg.parallel} at a time: their times include sharing the CPU)' if cfg.parallel > 1 else ''
     footer = (f'{len(finished)} of {num_points} points; sorted by {metric.replace("_", " ")}; fit-epochs: wall '
               f'seconds / the keras.io convnet\'s model.fit epoch of 10,000 images on the same machine{shared}')
-    print(aligned(table) + ('\n\n' + aligned(seeds) if seeds else '') + '\n' + footer, flush=True)
-    write_tables(args.sweep_dir, table, seeds, footer)
-    if args.best_flagfile:
-        write_best_flagfile(args.best_flagfile, rows[0], keys, base, metric, command)
-        print(f'best point written to {args.best_flagfile}')
+    log(aligned(table) + ('\n\n' + aligned(seeds) if seeds else '') + '\n' + footer)
+    write_tables(cfg.sweep_dir, table, seeds, footer)
+    if cfg.best_flagfile:
+        write_best_flagfile(cfg.best_flagfile, rows[0], keys, base, metric, cfg.command)
+        log(f'best point written to {cfg.best_flagfile}')
 
 
-def bracket_unit(ran: list[dict], failed: list[str], args, before: float, after: float):
-    """The machine's speed drifts (the unit measured 0.81-1.13 s within a minute here): the points just run
-    are counted in the mean of the fit-epoch measured before and after them."""
+def bracket_unit(ran: list[dict], failed: list[str], cfg: config.SweepConfig, before: float, after: float, log):
+    """The machine's speed drifts within minutes: the points just run are counted in the mean of the
+    fit-epoch measured before and after them."""
     unit = (before + after) / 2
-    print(f'sweep: one fit-epoch measured {before:.2f} s before the runs and {after:.2f} s after; their times '
-          f'are counted in the mean, {unit:.2f} s', flush=True)
+    log(f'sweep: one fit-epoch measured {before:.2f} s before the runs and {after:.2f} s after; their times '
+        f'are counted in the mean, {unit:.2f} s')
     for point in ran:
         if point_name(point) not in failed:
-            record_unit(args.sweep_dir, point_name(point), unit, parallel=args.parallel, measured=[before, after])
+            record_unit(cfg.sweep_dir, point_name(point), unit, parallel=cfg.parallel, measured=[before, after])
 
 
-def run_pending(pending: list[dict], base: list[str], args, unit: float) -> list[str]:
+def run_pending(pending: list[dict], base: list[str], cfg: config.SweepConfig, unit: float, log) -> list[str]:
     """Runs the points not finished yet, --parallel at a time; returns the names of those that failed."""
     failed = []
 
     def one(point):
         name = point_name(point)
-        code = run_point(name, train_args_of(point, base, args.sweep_dir), args.sweep_dir, unit, args.parallel)
+        code = run_point(name, train_args_of(point, base, cfg.sweep_dir), cfg.sweep_dir, unit, cfg.parallel)
         if code:
             failed.append(name)
-            print(f'failed   {name} (exit {code}): {last_line(args.sweep_dir, name)}', flush=True)
+            log(f'failed   {name} (exit {code}): {last_line(cfg.sweep_dir, name)}')
             return
-        row = collect_row(args.sweep_dir, point)
+        row = collect_row(cfg.sweep_dir, point)
         accuracy = (f'validation {100 * row["validation_accuracy"]:.2f}%, ' if row['validation_accuracy'] is not None
                     else '')
-        print(f'finished {name}: {accuracy}test {100 * row["test_accuracy"]:.2f}%, {row["wall_seconds"]:.1f} s',
-              flush=True)
+        log(f'finished {name}: {accuracy}test {100 * row["test_accuracy"]:.2f}%, {row["wall_seconds"]:.1f} s')
 
-    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+    with concurrent.futures.ThreadPoolExecutor(cfg.parallel) as pool:
         list(pool.map(one, pending))
     return failed
 
 
-if __name__ == '__main__':
-    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Handwriting made on purpose, to measure and test the reader: MNIST digits redrawn as a user's image
+(on a page, photographed as JPEG, with other pens, scanned at low resolution, out of focus) and digits
+written as pen strokes on the page's pad.
+
+Shared by scripts/read_on_paper.py, scripts/load_test.py and the tests, so that what a benchmark measures is
+what a test checks.
+"""
+import io
+import math
+
+import numpy as np
+
+from digits import images
+
+PAD = 280  # the page's drawing pad, in pixels
+PEN_WIDTHS = (2, 3, 4, 6, 8, 12, 16, 20, 24, 28)
+
+
+def arc(cx, cy, rx, ry, start, end, n=24):
+    """Points along an elliptical arc from angle start to end (degrees, clockwise on screen)."""
+    return [(cx + rx * math.cos(math.radians(start + (end - start) * i / n)),
+             cy + ry * math.sin(math.radians(start + (end - start) * i / n))) for i in range(n + 1)]
+
+
+# Each digit as pen strokes (lists of points on the 280x280 pad), written the way people write them.
+STROKES = {
+    0: [arc(140, 140, 55, 85, 0, 360)],
+    1: [[(150, 50), (150, 230)]],
+    2: [arc(140, 100, 50, 45, 200, 360) + [(175, 150), (90, 230), (200, 230)]],
+    3: [arc(135, 95, 50, 42, 210, 450) + arc(135, 183, 55, 47, 270, 510)],
+    4: [[(160, 50), (85, 170), (205, 170)], [(170, 110), (170, 235)]],
+    5: [[(195, 55), (110, 55), (100, 130)] + arc(140, 170, 60, 55, 235, 480)],
+    6: [[(175, 55), (130, 100), (100, 160)] + arc(145, 180, 47, 45, 180, 540)],
+    7: [[(85, 55), (200, 55), (120, 235)]],
+    8: [arc(140, 95, 42, 40, 90, 450), arc(140, 182, 52, 48, -90, 270)],
+    9: [arc(140, 100, 48, 45, 0, 360), [(188, 100), (175, 235)]],
+}
+
+
+def render_strokes(strokes, width: int) -> np.ndarray:
+    """Pen strokes drawn black on a white PAD x PAD page with a round pen `width` pixels wide, float32
+    [PAD, PAD, 1] in [0, 1] (what the page's canvas holds)."""
+    from PIL import Image, ImageDraw
+    page = Image.new('L', (PAD, PAD), 255)
+    pen = ImageDraw.Draw(page)
+    for stroke in strokes:
+        pen.line(stroke, fill=0, width=width, joint='curve')
+        for x, y in (stroke[0], stroke[-1]):  # round ends, as the canvas' lineCap
+            pen.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=0)
+    return np.asarray(page, np.float32)[..., None] / 255.0
+
+
+def render_on_paper(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 MNIST digit as a user might scan it: dark ink on a white 200x200 RGB page [200, 200, 3]
+    uint8, enlarged to 60-140 pixels and placed off-centre."""
+    import tensorflow as tf
+    size = int(rng.integers(60, 141))
+    big = tf.image.resize(digit[..., None].astype(np.float32), (size, size), method='bilinear').numpy()[..., 0]
+    page = np.full((200, 200), 255.0, np.float32)
+    top, left = rng.integers(0, 200 - size + 1, size=2)
+    page[top:top + size, left:left + size] -= np.clip(big, 0, 255)
+    return np.repeat(np.clip(page, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def as_jpeg_file(page: np.ndarray) -> np.ndarray:
+    """page encoded as a JPEG file and decoded again, float32 [h, w, c] in [0, 1] (what predict reads)."""
+    from PIL import Image
+    import tensorflow as tf
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, format='JPEG', quality=90)
+    return tf.io.decode_image(buffer.getvalue()).numpy().astype(np.float32) / 255.0
+
+
+def scanned_at(side: int):
+    """The page as a low-resolution scan: the 200x200 page shrunk to side x side (area-averaged)."""
+    def scan(page: np.ndarray) -> np.ndarray:
+        from PIL import Image
+        return np.asarray(Image.fromarray(page).resize((side, side), Image.BOX), np.float32) / 255.0
+    return scan
+
+
+def blurred(radius: float):
+    """The page out of focus: a Gaussian blur of the given radius, in pixels of the 200x200 page."""
+    def blur(page: np.ndarray) -> np.ndarray:
+        from PIL import Image, ImageFilter
+        return np.asarray(Image.fromarray(page).filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
+    return blur
+
+
+def redrawn_with_pen(size: int, thicker: bool):
+    """The page's ink as a thinner or thicker pen draws it: eroded or dilated by a size x size square (on
+    the 200x200 page the digits' strokes are 4-12 pixels wide)."""
+    def redraw(page: np.ndarray) -> np.ndarray:
+        # Dark ink on white: a minimum grows the ink, a maximum shrinks it. Separable: rows, then columns.
+        combine, half = (np.minimum if thicker else np.maximum), size // 2
+        out = page.astype(np.float32)
+        for axis in (0, 1):
+            padded = np.pad(out, [(half, half) if a == axis else (0, 0) for a in range(out.ndim)], mode='edge')
+            windows = [np.take(padded, np.arange(k, k + out.shape[axis]), axis=axis) for k in range(size)]
+            out = combine.reduce(windows)
+        return out / 255.0
+    return redraw
+
+
+# Harder copies of the paper page: other pens, low-resolution scans and blur.
+DEGRADED = {'thinner pen (-2 px)': redrawn_with_pen(3, thicker=False),
+            'marker (+6 px)': redrawn_with_pen(7, thicker=True),
+            'scanned at 64x64': scanned_at(64), 'scanned at 40x40': scanned_at(40),
+            'blurred, radius 2': blurred(2), 'blurred, radius 4': blurred(4)}
+
+
+def read_pen(module, width: int) -> int:
+    """How many of the digits 0-9, written with a pen `width` pixels wide, the export reads right."""
+    batch = np.stack([images.to_mnist(render_strokes(STROKES[k], width)) for k in range(10)])
+    return int(np.sum(module.serve(batch)['probabilities'].numpy().argmax(1) == np.arange(10)))
+
+
+def png_digits(images: np.ndarray) -> list[bytes]:
+    """28x28 white-on-black digits as PNG files of dark ink on white paper, 4x enlarged."""
+    from PIL import Image
+    files = []
+    for digit in images:
+        buffer = io.BytesIO()
+        Image.fromarray(255 - digit).resize((112, 112), Image.BILINEAR).save(buffer, format='PNG')
+        files.append(buffer.getvalue())
+    return files
