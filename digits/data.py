@@ -73,7 +73,7 @@ def source_of(dataset: str, data_dir: str | None = None) -> str:
     spec = DATASETS[dataset]
     if data_dir is not None:
         return f'read from {os.path.abspath(data_dir)}'
-    return f'bundled with digits ({spec.bundled_dir})' if spec.bundled else f'downloaded from {spec.base_url}'
+    return f'{spec.description}, ' + ('bundled with digits' if spec.bundled else f'downloaded from {spec.base_url}')
 
 
 def read_bundled(spec: DatasetSpec) -> Arrays:

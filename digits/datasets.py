@@ -17,7 +17,7 @@ DIGIT_CLASSES = tuple(str(k) for k in range(10))
 class DatasetSpec:
     """One dataset: uint8 images of image_shape, labels 0 .. len(class_names) - 1."""
     name: str
-    description: str  # what the data is, as a run's first line and results.json name it
+    description: str  # what the data is, for a run's first line and results.json
     class_names: tuple[str, ...]
     # Its files with their checksums: either one Keras-style <name>.npz or the four IDX files
     # (data.IDX_NAMES, each .gz), in the bundled folder or under base_url.
@@ -43,19 +43,18 @@ class DatasetSpec:
 
 MNIST_10K = DatasetSpec(  # digits/bundled/mnist_10k/README.md credits MNIST's authors (CC BY-SA 3.0).
     name='mnist_10k', class_names=DIGIT_CLASSES, bundled='mnist_10k',
-    description='MNIST: a 10,000-image subset of the training set and the official 10,000-image test set, '
-                'bundled with digits',
+    description='MNIST\'s 10,000-image training subset and official test set',
     files=(('train-images-idx3-ubyte.gz', 'a7278cb56fa770ea9c924dbe240b8f8c'),
            ('train-labels-idx1-ubyte.gz', 'b232918e4a6082e74f4f753fd5a0c5c0'),
            ('t10k-images-idx3-ubyte.gz', '9fb629c4189551a2d022fa330f9573f3'),
            ('t10k-labels-idx1-ubyte.gz', 'ec29112dd5afa0611ce80d1b7f02629c')))
 MNIST = DatasetSpec(
     name='mnist', class_names=DIGIT_CLASSES, base_url=KERAS_BASE,
-    description='MNIST: the full 60,000-image training set and the 10,000-image test set',
+    description='MNIST\'s full 60,000-image training set and official test set',
     files=(('mnist.npz', '731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1'),))
 FASHION_MNIST = DatasetSpec(  # Keras checks no hashes for it; these MD5s are Zalando's.
     name='fashion_mnist', base_url=KERAS_BASE, cache_subdir=os.path.join('datasets', 'fashion-mnist'),
-    description='Fashion-MNIST: 60,000 training and 10,000 test images of clothes',
+    description='Fashion-MNIST\'s 60,000 training and 10,000 test images of clothes',
     class_names=('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
                  'Ankle boot'),
     files=(('train-images-idx3-ubyte.gz', '8d4fb7e6c68d591d4c3dfef9ec88bf0d'),

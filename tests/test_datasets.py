@@ -51,7 +51,9 @@ def test_the_default_data_ships_with_digits_and_is_verified(tmp_path, monkeypatc
     arrays = data.load('mnist_10k')
     assert len(arrays.train) == len(arrays.test) == 10000
     assert np.bincount(arrays.train.labels).tolist() == [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
-    assert data.source_of('mnist_10k') == f'bundled with digits ({datasets.MNIST_10K.bundled_dir})'
+    assert data.source_of('mnist_10k') == "MNIST's 10,000-image training subset and official test set, bundled with digits"
+    assert data.source_of('mnist') == ("MNIST's full 60,000-image training set and official test set, downloaded from "
+                                       f'{datasets.KERAS_BASE}')
     assert 'CC BY-SA 3.0' in open(os.path.join(datasets.MNIST_10K.bundled_dir, 'README.md')).read()
     copy = tmp_path / 'mnist_10k'
     copy.mkdir()
