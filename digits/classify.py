@@ -1,41 +1,54 @@
-"""Classifies a user's own digit images with an exported model (the library side of digits.predict)."""
+"""Reads the digits and numbers in a user's image files with an exported model (digits.predict's library side)."""
 import os
 
 import numpy as np
 
-from digits import export, images, run_dir
+from digits import export, images, reader, run_dir
 from digits.config import PredictConfig
 from digits.errors import DigitsError
 
 
 def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[dict], list[str]]:
-    """Predictions for the files that could be read, and one error line per file that could not.
+    """Readings of the files that could be read, and one error line per file that could not.
 
-    Each prediction: {'file', 'digit', 'probability', 'top3': [{'digit', 'probability'} x 3]}.
+    Each reading: {'file', 'text', 'digits': [{'digit', 'probability', 'top3', 'box'}, ...]}, and for an image
+    of one digit also its 'digit', 'probability' and 'top3'.
     """
     module = export.load(config.model)
+    probabilities = lambda batch: module.serve(batch)['probabilities'].numpy()
     if config.save_preprocessed:
         run_dir.check_writable(config.save_preprocessed, f'--save_preprocessed ({config.save_preprocessed})')
-    digits, errors, paths = [], [], []
+    decoded = {}
     for path in config.files:
         try:
-            digits.append(images.load_digit(path))
-            paths.append(path)
+            decoded[path] = images.read_image(path)
         except DigitsError as e:
-            errors.append(str(e))
-            warn(f'error: {e}')
-    predictions = []
-    if digits:
-        batch = np.stack(digits)  # [n, 28, 28] uint8
-        probabilities = module.serve(batch)['probabilities'].numpy()
-        for path, digit, probs in zip(paths, digits, probabilities):
-            predictions.append({'file': path, **describe(probs)})
-            log(format_prediction(predictions[-1]))
-            if config.save_preprocessed:
-                images.write_png(preprocessed_path(config.save_preprocessed, path), digit)
+            decoded[path] = e
+    readable = [path for path in config.files if not isinstance(decoded[path], DigitsError)]
+    read = dict(zip(readable, reader.read_all([decoded[p] for p in readable], probabilities, readable)))
+    predictions, errors = [], []
+    for path in config.files:  # one model call read every file; report them in the order given
+        readings = read.get(path, decoded[path])
+        if isinstance(readings, DigitsError):
+            errors.append(str(readings))
+            warn(f'error: {readings}')
+            continue
+        predictions.append({'file': path, **describe_reading(readings)})
+        log(format_prediction(predictions[-1]))
+        if config.save_preprocessed:
+            for name, reading in zip(preprocessed_names(path, len(readings)), readings):
+                images.write_png(os.path.join(config.save_preprocessed, name), reading.image)
     if config.output_json:
         run_dir.write_json(config.output_json, predictions)
     return predictions, errors
+
+
+def describe_reading(readings: list) -> dict:
+    """{'text', 'digits': [...]} of an image's readings (reader.Reading), with the single-digit fields
+    ('digit', 'probability', 'top3') when the image holds one digit."""
+    digits = [{**describe(r.probabilities), 'box': list(r.box)} for r in readings]
+    single = {k: digits[0][k] for k in ('digit', 'probability', 'top3')} if len(digits) == 1 else {}
+    return {**single, 'text': ''.join(str(d['digit']) for d in digits), 'digits': digits}
 
 
 def describe(probabilities: np.ndarray) -> dict:
@@ -46,11 +59,15 @@ def describe(probabilities: np.ndarray) -> dict:
 
 
 def format_prediction(p: dict) -> str:
-    """'seven.png: 7 (99.1%)  next 1 (0.5%), 2 (0.2%)'."""
-    others = ', '.join(f'{t["digit"]} ({100 * t["probability"]:.1f}%)' for t in p['top3'][1:])
-    return f'{p["file"]}: {p["digit"]} ({100 * p["probability"]:.1f}%)  next {others}'
+    """'seven.png: 7 (99.1%)  next 1 (0.5%), 2 (0.2%)' for one digit; 'photo.jpg: 2026  (2 99.9%, 0 99.8%, ...)'."""
+    if 'digit' in p:
+        others = ', '.join(f'{t["digit"]} ({100 * t["probability"]:.1f}%)' for t in p['top3'][1:])
+        return f'{p["file"]}: {p["digit"]} ({100 * p["probability"]:.1f}%)  next {others}'
+    each = ', '.join(f'{d["digit"]} {100 * d["probability"]:.1f}%' for d in p['digits'])
+    return f'{p["file"]}: {p["text"]}  ({each})'
 
 
-def preprocessed_path(directory: str, path: str) -> str:
-    """Where --save_preprocessed puts the 28x28 image of path: <dir>/<file name without extension>.png."""
-    return os.path.join(directory, os.path.splitext(os.path.basename(path))[0] + '.png')
+def preprocessed_names(path: str, count: int) -> list[str]:
+    """What --save_preprocessed calls the 28x28 images of path: <name>.png, or <name>-1.png ... for a number."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return [f'{stem}.png'] if count == 1 else [f'{stem}-{i + 1}.png' for i in range(count)]

@@ -11,9 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from digits.errors import DigitsError
+from digits.segment import INK_THRESHOLD  # fainter pixels (paper texture, JPEG ringing) are not ink
 
 FRAME, BOX = 28, 20
-INK_THRESHOLD = 0.25  # Of the ink's full strength: fainter pixels (paper texture, JPEG ringing) don't count.
 SUPERSAMPLE = 4  # strokes are measured and normalised at 4x the box (80x80) before it is scaled to 20x20
 # The thinnest and the widest stroke left as they are, in pixels at SUPERSAMPLE x the box: 19 in 20 MNIST
 # training digits have wider strokes than MIN_STROKE, 19 in 20 narrower than MAX_STROKE (their
@@ -209,18 +209,18 @@ def centre_by_mass(box: np.ndarray) -> np.ndarray:
 
 def to_mnist(image: np.ndarray) -> np.ndarray:
     """Any decoded image [h, w, c] in [0, 1] -> uint8 [28, 28], white ink on black, MNIST-style."""
-    frame = centre_by_mass(fit_box(crop_to_ink(ink_on_black(to_grey(image)))))
+    return ink_to_mnist(ink_on_black(to_grey(image)))
+
+
+def ink_to_mnist(ink: np.ndarray) -> np.ndarray:
+    """Ink [h, w] in [0, 1] (the paper at 0) -> uint8 [28, 28], MNIST-style: cropped, fitted, centred."""
+    frame = centre_by_mass(fit_box(crop_to_ink(ink)))
     return np.round(np.clip(frame, 0, 1) * 255).astype(np.uint8)
 
 
 def load_digit(path: str) -> np.ndarray:
     """The file at path as an MNIST-style uint8 [28, 28]; DigitsError names the file on any problem."""
     return digit_from_image(read_image(path), path)
-
-
-def digit_from_bytes(raw: bytes, name: str) -> np.ndarray:
-    """An image file's bytes as an MNIST-style uint8 [28, 28]; DigitsError names it `name`."""
-    return digit_from_image(decode_image(raw, name), name)
 
 
 def digit_from_image(image: np.ndarray, name: str) -> np.ndarray:

@@ -3,8 +3,9 @@ Serving's REST predict API, all from one loaded export.
 
   GET  /                           the page (digits/static/: index.html, app.js, style.css; no CDN)
   GET  /static/<file>              the page's own files, and nothing else whatever the path says
-  POST /api/predict                an image file (PNG, JPEG, GIF, BMP) as the body, prepared as digits.predict
-                                   prepares files -> {digit, probability, top3, probabilities, image}
+  POST /api/predict                an image file (PNG, JPEG, GIF, BMP) of a digit or a number, read as
+                                   digits.predict reads files -> {text, digits: [{digit, probability, top3,
+                                   box, probabilities, image}, ...]} (+ the one digit's fields at the top)
   GET  /v1/models/digits           TF Serving's model status
   POST /v1/models/digits:predict   TF Serving's REST predict: {"instances": [28x28 or 28x28x1 floats in
                                    [0, 1], ...]} -> {"predictions": [[p0, ..., p9], ...]}
@@ -21,7 +22,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEnti
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from digits import classify, images
+from digits import classify, images, reader
 from digits.errors import DigitsError
 
 MODEL_NAME = 'digits'  # the name TF Serving clients address: /v1/models/digits
@@ -80,12 +81,17 @@ class DigitsApp:
         return Response(content, content_type=content_type, headers={'Cache-Control': 'no-cache'})
 
     def predict(self, request):
-        """An image file -> the reading, and the 28x28 image the model saw (as a PNG data URL)."""
-        digit = images.digit_from_bytes(request.get_data(cache=False), 'the request body')
-        probabilities = self._module.serve(digit[None])['probabilities'].numpy()[0]
-        image = 'data:image/png;base64,' + base64.b64encode(images.png_bytes(digit)).decode('ascii')
-        return json_response({**classify.describe(probabilities), 'probabilities': probabilities.tolist(),
-                              'image': image})
+        """An image file -> the digits read, each with its probabilities and the 28x28 image the model saw
+        (a PNG data URL); for an image of one digit, that digit's fields at the top level too."""
+        image = images.decode_image(request.get_data(cache=False), 'the request body')
+        readings = reader.read(image, lambda batch: self._module.serve(batch)['probabilities'].numpy(),
+                               'the request body')
+        answer = classify.describe_reading(readings)
+        for digit, reading in zip(answer['digits'], readings):
+            digit.update(probabilities=reading.probabilities.tolist(), image=png_data_url(reading.image))
+        if len(readings) == 1:
+            answer.update(probabilities=answer['digits'][0]['probabilities'], image=answer['digits'][0]['image'])
+        return json_response(answer)
 
     def model_status(self, request):
         """What TF Serving answers for a loaded model (GetModelStatus)."""
@@ -96,6 +102,11 @@ class DigitsApp:
         """TF Serving's row format: each instance a 28x28 (or 28x28x1) digit, floats in [0, 1]."""
         batch = parse_instances(request.get_data(cache=False))
         return json_response({'predictions': self._module.serve(batch)['probabilities'].numpy().tolist()})
+
+
+def png_data_url(digit: np.ndarray) -> str:
+    """A uint8 [28, 28] digit as a data:image/png URL, for the page to show."""
+    return 'data:image/png;base64,' + base64.b64encode(images.png_bytes(digit)).decode('ascii')
 
 
 def parse_instances(body: bytes) -> np.ndarray:

@@ -11,10 +11,10 @@ from PIL import Image
 from conftest import start_server, stop
 from digits import synthetic
 
-STROKES = synthetic.STROKES  # each digit 0-9 as pen strokes on the 280x280 pad
+STROKES = synthetic.STROKES  # each digit 0-9 as pen strokes in a 280x280 square
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
-PAD = 280  # the canvas' own pixels; CSS scales it on screen
+PAD_WIDTH, PAD_HEIGHT = 840, 280  # the canvas' own pixels; CSS scales it on screen
 
 
 @pytest.fixture(scope='module')
@@ -49,15 +49,18 @@ def page(browser, real_model, tmp_path_factory):
         stop(proc)
 
 
-def draw(driver, strokes):
-    """Mouse strokes on #pad, in pad coordinates, scaled to the canvas' size on screen."""
+def draw(driver, strokes, left: float = 0):
+    """Mouse strokes on #pad, in pad coordinates (a 280x280 square `left` pixels from the pad's left edge),
+    scaled to the canvas' size on screen."""
     from selenium.webdriver.common.action_chains import ActionChains
     pad = driver.find_element('id', 'pad')
-    scale = pad.rect['width'] / PAD
+    assert (int(pad.get_attribute('width')), int(pad.get_attribute('height'))) == (PAD_WIDTH, PAD_HEIGHT)
+    scale = pad.rect['width'] / PAD_WIDTH
     for stroke in strokes:
         (x, y), rest = stroke[0], stroke[1:]
         actions = ActionChains(driver, duration=0)
-        actions.move_to_element_with_offset(pad, (x - PAD / 2) * scale, (y - PAD / 2) * scale).click_and_hold()
+        actions.move_to_element_with_offset(pad, (left + x - PAD_WIDTH / 2) * scale,
+                                            (y - PAD_HEIGHT / 2) * scale).click_and_hold()
         for (x0, y0), (x1, y1) in zip(stroke, rest):
             actions.move_by_offset(round((x1 - x0) * scale), round((y1 - y0) * scale))
         actions.release().perform()
@@ -71,6 +74,20 @@ def reading(driver, previous: str, timeout: float = 20) -> str:
     return driver.find_element('id', 'digit').text
 
 
+def settled(driver, quiet: float = 1.5, timeout: float = 30):
+    """Waits until #digit has stayed the same for `quiet` seconds (no read under way changes it)."""
+    import time
+    deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while time.monotonic() < deadline:
+        text = driver.find_element('id', 'digit').text
+        if text != last:
+            last, since = text, time.monotonic()
+        elif time.monotonic() - since >= quiet and text != '?':
+            return text
+        time.sleep(0.1)
+    return last
+
+
 def test_the_page_reads_each_digit_drawn_with_the_mouse(page, tmp_path):
     read = {}
     for digit, strokes in STROKES.items():
@@ -82,6 +99,24 @@ def test_the_page_reads_each_digit_drawn_with_the_mouse(page, tmp_path):
         assert len(bars) == 10 and page.find_element('id', 'seen').get_attribute('src').startswith('data:image/png')
     page.save_screenshot(str(tmp_path / 'page.png'))
     assert read == {k: str(k) for k in STROKES}, read
+
+
+def test_a_number_written_on_the_pad_is_read_whole_and_each_digit_can_be_tapped(page):
+    """'2026' in mouse strokes, each digit in its own 200-pixel column (strokes scaled into it): #digit shows
+    2026, a chip per digit, and tapping the last shows its probabilities."""
+    page.find_element('id', 'clear').click()
+    assert page.find_element('id', 'seen').get_attribute('hidden') is not None  # no broken image before a reading
+    for i, digit in enumerate((2, 0, 2, 6)):
+        squeezed = [[(140 + (x - 140) * 0.7, 140 + (y - 140) * 0.8) for x, y in stroke] for stroke in STROKES[digit]]
+        draw(page, squeezed, left=20 + 200 * i - 40)
+    settled(page)  # each stroke is read as the pen lifts: wait for the reading of the last one
+    assert page.find_element('id', 'digit').text == '2026'
+    chips = page.find_elements('css selector', '#digits .chip')
+    assert [chip.text.split()[0] for chip in chips] == ['2', '0', '2', '6']
+    chips[3].click()
+    assert page.find_element('id', 'probability').text.startswith('digit 4 of 4: ')
+    top = page.find_element('css selector', '#bars .bar.top span').text
+    assert top == '6' and len(page.find_elements('css selector', '#bars .bar')) == 10
 
 
 def digit_file(tmp_path, k: int) -> str:

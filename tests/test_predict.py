@@ -83,6 +83,23 @@ def test_cli_usage_errors_are_one_line(args, message):
 PAPER_DIGITS = 1000
 
 
+def test_predict_reads_a_number_end_to_end(real_model, tmp_path):
+    """A file of '2026' written with the page's pen: one line with the number and each digit's confidence,
+    and in the JSON its text and each digit with its box in the file's pixels."""
+    page = np.concatenate([synthetic.render_strokes(synthetic.STROKES[d], 16) for d in (2, 0, 2, 6)], axis=1)
+    path, out = str(tmp_path / 'year.png'), tmp_path / 'year.json'
+    Image.fromarray((page[..., 0] * 255).astype(np.uint8)).save(path)
+    proc = run_module('digits.predict', f'--model={real_model[0].export_dir}', f'--output_json={out}', path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [record] = json.loads(out.read_text())
+    assert record['text'] == '2026' and 'digit' not in record and len(record['digits']) == 4
+    each = ', '.join(f'{d["digit"]} {100 * d["probability"]:.1f}%' for d in record['digits'])
+    assert proc.stdout.splitlines() == [f'{path}: 2026  ({each})']
+    for i, d in enumerate(record['digits']):
+        x0, y0, x1, y1 = d['box']
+        assert 280 * i <= x0 < x1 <= 280 * (i + 1) and 0 <= y0 < y1 <= 280 and d['top3'][0]['digit'] == d['digit']
+
+
 @pytest.mark.parametrize('fmt', ['JPEG', 'PNG'])
 def test_real_digits_on_paper_are_read_as_well_as_the_originals(real_model, tmp_path, fmt):
     """Test digits rendered as dark ink on a white page are read within 1 point (in counts) of the originals."""
@@ -100,7 +117,7 @@ def test_real_digits_on_paper_are_read_as_well_as_the_originals(real_model, tmp_
     predictions, errors = classify.classify_files(config.PredictConfig(cfg.export_dir, tuple(paths)),
                                                   log=lambda line: None)
     assert not errors
-    paper_right = int(np.sum(np.array([p['digit'] for p in predictions]) == labels))
+    paper_right = sum(p['text'] == str(label) for p, label in zip(predictions, labels))  # one digit, right
     print(f'{fmt}: originals {original_right}/{PAPER_DIGITS}, on paper {paper_right}/{PAPER_DIGITS}')
     assert original_right > 0.95 * PAPER_DIGITS
     assert paper_right >= original_right - PAPER_DIGITS // 100, (paper_right, original_right)
@@ -120,8 +137,8 @@ def test_markers_blur_and_low_resolution_scans_are_read_nearly_as_well(real_mode
     original_right = int(np.sum(module.serve(originals)['probabilities'].numpy().argmax(1) == labels))
     for name in ('marker (+6 px)', 'scanned at 40x40', 'blurred, radius 4'):
         rng, degrade = np.random.default_rng(2), script.DEGRADED[name]
-        seen = np.stack([images.to_mnist(degrade(script.render_on_paper(d, rng))) for d in originals])
-        right = int(np.sum(module.serve(seen)['probabilities'].numpy().argmax(1) == labels))
+        texts = script.read_texts(module, [degrade(script.render_on_paper(d, rng)) for d in originals])
+        right = sum(text == str(label) for text, label in zip(texts, labels))
         print(f'{name}: {right}/{PAPER_DIGITS}, originals {original_right}')
         assert right >= original_right - 2 * PAPER_DIGITS // 100, (name, right, original_right)
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, bomb_bytes, make_digits, start_server, stop
-from digits import export, images, synthetic, traffic
+from digits import export, images, reader, synthetic, traffic
 
 MAX_BODY_MB = 0.5
 
@@ -43,8 +43,10 @@ def digits_and_expected(smoke_run):
     """PNG files of tiny test digits and what the export reads in each (the same code, in-process)."""
     module = export.load(smoke_run[0].export_dir)
     bodies = synthetic.png_digits(make_digits(24, 9)[0])  # dark on white, enlarged
-    batch = np.stack([images.digit_from_bytes(body, 'test') for body in bodies])
-    return bodies, module.serve(batch)['probabilities'].numpy()
+    probabilities = lambda batch: module.serve(batch)['probabilities'].numpy()
+    readings = [reader.read(images.decode_image(body, 'test'), probabilities, 'test') for body in bodies]
+    assert all(len(r) == 1 for r in readings)
+    return bodies, np.stack([r[0].probabilities for r in readings])
 
 
 def test_the_page_and_only_its_files_are_served(server):
@@ -73,6 +75,24 @@ def test_api_predict_reads_an_image_file(server, digits_and_expected):
     assert answer['probability'] == answer['top3'][0]['probability']
     seen = Image.open(io.BytesIO(base64.b64decode(answer['image'].split(',', 1)[1])))
     assert answer['image'].startswith('data:image/png;base64,') and seen.size == (28, 28)
+
+
+def test_api_predict_reads_a_number_digit_by_digit(server, smoke_run):
+    """A number's answer: its text and each digit's fields and box, as the reader reads it in-process; the
+    single-digit fields are left out (they describe one digit)."""
+    page = np.concatenate([synthetic.render_strokes(synthetic.STROKES[d], 16) for d in (2, 0, 2, 6)], axis=1)
+    body = io.BytesIO()
+    Image.fromarray((page[..., 0] * 255).astype(np.uint8)).save(body, format='PNG')
+    module = export.load(smoke_run[0].export_dir)
+    want = reader.read(page, lambda batch: module.serve(batch)['probabilities'].numpy(), 'pad')
+    status, answer, _ = request(server + '/api/predict', body.getvalue())
+    answer = json.loads(answer)
+    assert status == 200 and len(want) == len(answer['digits']) == 4 and 'digit' not in answer
+    assert answer['text'] == ''.join(str(int(r.probabilities.argmax())) for r in want)
+    for got, expected in zip(answer['digits'], want):
+        assert got['box'] == list(expected.box) and got['digit'] == int(expected.probabilities.argmax())
+        assert got['probabilities'] == pytest.approx(expected.probabilities.tolist(), abs=1e-6)
+        assert got['image'].startswith('data:image/png;base64,') and len(got['top3']) == 3
 
 
 def test_tf_serving_status_and_predict(server, digits_and_expected, smoke_run):

@@ -1,7 +1,10 @@
-// The page of digits.serve: draw on #pad (Pointer Events), read after each stroke, show the reading.
+// The page of digits.serve: write on #pad (Pointer Events), read after each stroke, show the reading: the
+// whole number in #digit, each digit's box over the pad (#overlay), and for the digit tapped in #digits
+// (or the only one) its probabilities and the 28x28 image the model saw.
 'use strict';
 const pad = document.getElementById('pad');
 const ctx = pad.getContext('2d');
+const overlay = document.getElementById('overlay').getContext('2d');
 const READ_DELAY_MS = 250;  // after the pen lifts: a second stroke started within it cancels the read
 let drawing = null;         // the pointer id of the stroke under way
 let readTimer = null;
@@ -68,15 +71,49 @@ async function read(imageFile) {
 function percent(p) { return (100 * p).toFixed(1) + '%'; }
 
 function showReading(answer) {
-  document.getElementById('digit').textContent = String(answer.digit);
-  document.getElementById('probability').textContent = percent(answer.probability);
+  // A mark not read as a digit (digit null) shows as '?', in its own colour.
+  document.getElementById('digit').textContent = answer.text;
+  drawBoxes(answer.digits);
+  const chips = document.getElementById('digits');
+  chips.replaceChildren(...answer.digits.map((d, i) => {
+    const chip = document.createElement('button');
+    chip.type = 'button';
+    chip.className = d.digit === null ? 'chip refused' : 'chip';
+    chip.textContent = `${d.digit === null ? '?' : d.digit} ${percent(d.probability)}`;
+    chip.addEventListener('click', () => showDigit(answer.digits, i));
+    return chip;
+  }));
+  showDigit(answer.digits, 0);
+}
+
+function drawBoxes(digits) {
+  const canvas = overlay.canvas;
+  overlay.clearRect(0, 0, canvas.width, canvas.height);
+  const scale = canvas.width / pad.width;  // boxes are in the pad image's pixels
+  overlay.lineWidth = 2;
+  overlay.font = '14px system-ui, sans-serif';
+  for (const d of digits) {
+    const [x0, y0, x1, y1] = d.box.map(v => v * scale);
+    overlay.strokeStyle = overlay.fillStyle = d.digit === null ? '#c62828' : '#2a7ae2';
+    overlay.strokeRect(x0 - 3, y0 - 3, x1 - x0 + 6, y1 - y0 + 6);
+    overlay.fillText(`${d.digit === null ? '?' : d.digit} ${percent(d.probability)}`, x0, Math.max(14, y0 - 6));
+  }
+}
+
+function showDigit(digits, i) {
+  const d = digits[i];
+  document.querySelectorAll('#digits .chip').forEach((chip, k) => chip.classList.toggle('selected', k === i));
+  document.getElementById('probability').textContent =
+      (digits.length > 1 ? `digit ${i + 1} of ${digits.length}: ` : '') + percent(d.probability);
   document.getElementById('candidates').textContent =
-      'next ' + answer.top3.slice(1).map(t => `${t.digit} (${percent(t.probability)})`).join(', ');
-  document.getElementById('seen').src = answer.image;
+      'next ' + d.top3.slice(1).map(t => `${t.digit} (${percent(t.probability)})`).join(', ');
+  const seen = document.getElementById('seen');
+  seen.src = d.image;
+  seen.hidden = false;
   const bars = document.getElementById('bars');
-  bars.replaceChildren(...answer.probabilities.map((p, k) => {
+  bars.replaceChildren(...d.probabilities.map((p, k) => {
     const bar = document.createElement('div');
-    bar.className = k === answer.digit ? 'bar top' : 'bar';
+    bar.className = k === d.digit ? 'bar top' : 'bar';
     bar.style.height = Math.max(1, 100 * p) + '%';
     bar.title = `${k}: ${percent(p)}`;
     const label = document.createElement('span');
@@ -92,10 +129,14 @@ function resetReading() {
   readSeq++;
   clearTimeout(readTimer);
   document.getElementById('digit').textContent = '?';
-  document.getElementById('probability').textContent = 'Draw a digit';
+  document.getElementById('probability').textContent = 'Write a digit or a number';
   document.getElementById('candidates').textContent = '';
-  document.getElementById('seen').removeAttribute('src');
+  document.getElementById('digits').replaceChildren();
+  const seen = document.getElementById('seen');
+  seen.hidden = true;  // no broken-image icon before a reading
+  seen.removeAttribute('src');
   document.getElementById('bars').replaceChildren();
+  overlay.clearRect(0, 0, overlay.canvas.width, overlay.canvas.height);
   showError('');
 }
 

@@ -1,0 +1,175 @@
+"""Reads what people write: an image of one digit or of a number -> the digits read, in reading order, with
+one batched model call (the library side of digits.predict and of the server's /api/predict).
+
+digits.segment finds the pieces of ink; each piece too wide for one digit is cut at its candidate cuts, and
+neighbouring pieces that nearly touch may be one digit. Every way of grouping those slices into digits is a
+path through them; each candidate digit is prepared as MNIST's were (digits.images) and read by the model in
+one call, and the path whose digits the model reads most confidently (the least total -log probability) is
+the reading: where a cut is ambiguous, the model decides, not the geometry.
+"""
+import dataclasses
+import math
+
+import numpy as np
+
+from digits import images, segment
+from digits.errors import DigitsError
+
+MAX_DIGITS = 12  # on one line
+MAX_SIDE = 1024  # the ink is segmented at most this many pixels on its long side
+MERGE_GAP = 0.08  # of the line's height: pieces closer than this may be one digit (the model decides)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """One digit read: its box [x0, y0, x1, y1] in the image's pixels, the uint8 [28, 28] image the model
+    saw, and the model's probabilities."""
+    box: tuple[int, int, int, int]
+    image: np.ndarray
+    probabilities: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Slice:
+    """Columns [start, stop) of piece `piece`: the unit a digit is made of."""
+    piece: int
+    start: int
+    stop: int
+
+
+def read(image: np.ndarray, probabilities, name: str) -> list[Reading]:
+    """The digits in a decoded image [h, w, c] in [0, 1], left to right. probabilities: uint8 [n, 28, 28]
+    -> [n, classes], called once. DigitsError (naming `name`) for a blank image or too many digits."""
+    [result] = read_all([image], probabilities, [name])
+    if isinstance(result, DigitsError):
+        raise result
+    return result
+
+
+def read_all(pages: list[np.ndarray], probabilities, names: list[str]) -> list:
+    """read() for many images with one model call for all of them: for each image its readings, or the
+    DigitsError that says why it cannot be read."""
+    plans = []
+    for image, name in zip(pages, names):
+        try:
+            plans.append(plan_reading(image, name))
+        except DigitsError as e:
+            plans.append(e)
+    batches = [plan.digits for plan in plans if isinstance(plan, Plan)]
+    probs = np.asarray(probabilities(np.concatenate(batches))) if batches else None
+    results, offset = [], 0
+    for plan, name in zip(plans, names):
+        if isinstance(plan, DigitsError):
+            results.append(plan)
+            continue
+        own, offset = probs[offset:offset + len(plan.digits)], offset + len(plan.digits)
+        chosen = best_path(plan.spans, own, plan.num_slices)
+        if len(chosen) > MAX_DIGITS:
+            results.append(DigitsError(f'{name}: {len(chosen)} digits found; digits reads one line of at most '
+                                       f'{MAX_DIGITS}'))
+            continue
+        results.append([Reading(box_in_image(plan.crops[k], plan.scale, plan.shape), plan.digits[k], own[k])
+                        for k in chosen])
+    return results
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """An image's candidate digits, before the model reads them: spans of slices, their crops and 28x28s."""
+    spans: list
+    crops: list
+    digits: np.ndarray  # uint8 [len(spans), 28, 28]
+    num_slices: int
+    scale: float  # of the segmented ink to the image
+    shape: tuple
+
+
+def plan_reading(image: np.ndarray, name: str) -> Plan:
+    """Segments an image and prepares every candidate digit; DigitsError for a blank page or too many marks."""
+    try:
+        ink = images.ink_on_black(images.to_grey(image))
+    except DigitsError as e:
+        raise DigitsError(f'{name}: {e}') from None
+    scale = min(1.0, MAX_SIDE / max(ink.shape))
+    if scale < 1:
+        ink = images.resize(ink, (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
+    pieces = segment.find_pieces(ink)
+    if not pieces:
+        raise DigitsError(f'{name}: blank: no ink differs from the paper')
+    if len(pieces) > 2 * MAX_DIGITS:
+        raise DigitsError(f'{name}: {len(pieces)} separate marks; digits reads one line of at most {MAX_DIGITS} digits')
+    line = segment.line_height(pieces)
+    slices = slice_pieces(pieces, line)
+    spans = candidate_spans(pieces, slices, line)
+    crops = [compose(pieces, slices[i:j]) for i, j in spans]
+    digits = np.stack([images.ink_to_mnist(crop.ink) for crop in crops])
+    return Plan(spans, crops, digits, len(slices), scale, image.shape)
+
+
+def slice_pieces(pieces: list[segment.Piece], line: int) -> list[Slice]:
+    """Each piece as one slice, or, if it is too wide for one digit, as the slices between its cuts."""
+    slices = []
+    for p, piece in enumerate(pieces):
+        cuts = segment.candidate_cuts(piece, line) if piece.width > segment.MAX_DIGIT_WIDTH * line else []
+        edges = [0, *cuts, piece.width]
+        slices += [Slice(p, a, b) for a, b in zip(edges[:-1], edges[1:])]
+    return slices
+
+
+def candidate_spans(pieces: list[segment.Piece], slices: list[Slice], line: int) -> list[tuple[int, int]]:
+    """(i, j): slices[i:j] may be one digit: within one piece, no wider than a digit (or the whole piece);
+    across pieces, whole pieces that nearly touch, no wider than a digit together."""
+    spans, widest = [], segment.MAX_DIGIT_WIDTH * line
+    for i in range(len(slices)):
+        for j in range(i + 1, len(slices) + 1):
+            first, last = slices[i], slices[j - 1]
+            x0, x1 = pieces[first.piece].x0 + first.start, pieces[last.piece].x0 + last.stop
+            if first.piece == last.piece:
+                whole = first.start == 0 and last.stop == pieces[first.piece].width
+                if j == i + 1 or x1 - x0 <= widest or whole:
+                    spans.append((i, j))
+                continue
+            if x1 - x0 > widest:
+                break
+            whole = first.start == 0 and last.stop == pieces[last.piece].width
+            close = all(pieces[p + 1].x0 - pieces[p].x1 < MERGE_GAP * line for p in range(first.piece, last.piece))
+            if whole and close:
+                spans.append((i, j))
+    return spans
+
+
+def compose(pieces: list[segment.Piece], parts: list[Slice]) -> segment.Piece:
+    """The ink of consecutive slices on one canvas: a candidate digit, cropped to its ink."""
+    boxes = [(pieces[s.piece].x0 + s.start, pieces[s.piece].y0, pieces[s.piece].x0 + s.stop, pieces[s.piece].y1)
+             for s in parts]
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    canvas = np.zeros((y1 - y0, x1 - x0), np.float32)
+    for s, (bx0, by0, bx1, by1) in zip(parts, boxes):
+        region = canvas[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0]
+        np.maximum(region, pieces[s.piece].ink[:, s.start:s.stop], out=region)
+    return segment.Piece(x0, y0, x1, y1, canvas).columns(0, x1 - x0)
+
+
+def best_path(spans: list[tuple[int, int]], probs: np.ndarray, num_slices: int) -> list[int]:
+    """Indices into spans of the grouping of all slices into digits with the least total -log probability
+    of each digit's most probable class."""
+    cost = [math.inf] * (num_slices + 1)
+    back = [None] * (num_slices + 1)
+    cost[0] = 0.0
+    for k, (i, j) in sorted(enumerate(spans), key=lambda item: item[1]):
+        step = cost[i] - math.log(max(float(probs[k].max()), 1e-12))
+        if step < cost[j]:
+            cost[j], back[j] = step, k
+    path, j = [], num_slices
+    while j:
+        path.append(back[j])
+        j = spans[back[j]][0]
+    return path[::-1]
+
+
+def box_in_image(piece: segment.Piece, scale: float, shape) -> tuple[int, int, int, int]:
+    """A piece's box in the original image's pixels (the ink was segmented at `scale`)."""
+    h, w = shape[:2]
+    return (min(w, math.floor(piece.x0 / scale)), min(h, math.floor(piece.y0 / scale)),
+            min(w, math.ceil(piece.x1 / scale)), min(h, math.ceil(piece.y1 / scale)))
