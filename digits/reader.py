@@ -18,6 +18,11 @@ from digits.errors import DigitsError
 MAX_DIGITS = 12  # on one line
 MAX_SIDE = 1024  # the ink is segmented at most this many pixels on its long side
 MERGE_GAP = 0.08  # of the line's height: pieces closer than this may be one digit (the model decides)
+# A candidate digit shorter than this fraction of the line's height is a fragment (a 5's detached bar, a
+# tick of a 4) more often than a digit: reading it alone costs SHORT_COST more (-log probability), so a
+# grouping that joins it to its neighbour wins unless the model reads that far worse.
+SHORT, SHORT_COST = 0.45, 4.0
+MAX_JOINED_WIDTH = 1.4  # of the line's height: the widest candidate made by joining pieces (a 5 with its bar)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +68,7 @@ def read_all(pages: list[np.ndarray], probabilities, names: list[str]) -> list:
             results.append(plan)
             continue
         own, offset = probs[offset:offset + len(plan.digits)], offset + len(plan.digits)
-        chosen = best_path(plan.spans, own, plan.num_slices)
+        chosen = best_path(plan.spans, own, plan.num_slices, plan.extra_cost)
         if len(chosen) > MAX_DIGITS:
             results.append(DigitsError(f'{name}: {len(chosen)} digits found; digits reads one line of at most '
                                        f'{MAX_DIGITS}'))
@@ -79,6 +84,7 @@ class Plan:
     spans: list
     crops: list
     digits: np.ndarray  # uint8 [len(spans), 28, 28]
+    extra_cost: np.ndarray  # [len(spans)]: added to each candidate's -log probability (SHORT_COST)
     num_slices: int
     scale: float  # of the segmented ink to the image
     shape: tuple
@@ -103,7 +109,8 @@ def plan_reading(image: np.ndarray, name: str) -> Plan:
     spans = candidate_spans(pieces, slices, line)
     crops = [compose(pieces, slices[i:j]) for i, j in spans]
     digits = np.stack([images.ink_to_mnist(crop.ink) for crop in crops])
-    return Plan(spans, crops, digits, len(slices), scale, image.shape)
+    extra = np.array([SHORT_COST if crop.height < SHORT * line else 0.0 for crop in crops])
+    return Plan(spans, crops, digits, extra, len(slices), scale, image.shape)
 
 
 def slice_pieces(pieces: list[segment.Piece], line: int) -> list[Slice]:
@@ -129,7 +136,7 @@ def candidate_spans(pieces: list[segment.Piece], slices: list[Slice], line: int)
                 if j == i + 1 or x1 - x0 <= widest or whole:
                     spans.append((i, j))
                 continue
-            if x1 - x0 > widest:
+            if x1 - x0 > MAX_JOINED_WIDTH * line:
                 break
             whole = first.start == 0 and last.stop == pieces[last.piece].width
             close = all(pieces[p + 1].x0 - pieces[p].x1 < MERGE_GAP * line for p in range(first.piece, last.piece))
@@ -151,14 +158,14 @@ def compose(pieces: list[segment.Piece], parts: list[Slice]) -> segment.Piece:
     return segment.Piece(x0, y0, x1, y1, canvas).columns(0, x1 - x0)
 
 
-def best_path(spans: list[tuple[int, int]], probs: np.ndarray, num_slices: int) -> list[int]:
-    """Indices into spans of the grouping of all slices into digits with the least total -log probability
-    of each digit's most probable class."""
+def best_path(spans: list[tuple[int, int]], probs: np.ndarray, num_slices: int, extra: np.ndarray) -> list[int]:
+    """Indices into spans of the grouping of all slices into digits with the least total cost: each digit's
+    -log probability of its most probable class, plus its extra cost."""
     cost = [math.inf] * (num_slices + 1)
     back = [None] * (num_slices + 1)
     cost[0] = 0.0
     for k, (i, j) in sorted(enumerate(spans), key=lambda item: item[1]):
-        step = cost[i] - math.log(max(float(probs[k].max()), 1e-12))
+        step = cost[i] - math.log(max(float(probs[k].max()), 1e-12)) + extra[k]
         if step < cost[j]:
             cost[j], back[j] = step, k
     path, j = [], num_slices

@@ -13,7 +13,7 @@ import numpy as np
 INK_THRESHOLD = 0.25  # of the ink's full strength: fainter pixels (paper texture, JPEG ringing) are not ink
 SPECK = 0.15  # a piece shorter and narrower than this fraction of the line's height is a speck
 MERGE_OVERLAP = 0.5  # pieces whose columns overlap by this fraction of the narrower one are one digit
-MAX_DIGIT_WIDTH = 1.1  # of the line's height: a wider group holds more than one digit
+MAX_DIGIT_WIDTH = 1.1  # of the line's height: a wider piece holds more than one digit
 MIN_DIGIT_WIDTH = 0.12  # of the line's height: a cut never leaves a narrower piece (a 1 is ~0.15)
 CUT_SPACING = 0.15  # of the line's height: candidate cuts at least this far apart
 

@@ -134,3 +134,31 @@ def png_digits(images: np.ndarray) -> list[bytes]:
         Image.fromarray(255 - digit).resize((112, 112), Image.BILINEAR).save(buffer, format='PNG')
         files.append(buffer.getvalue())
     return files
+
+
+def ink_on_paper(row: np.ndarray, margin: int = 10) -> np.ndarray:
+    """White-on-black uint8 ink [h, w] as dark ink on a white page with a margin: [h + 2m, w + 2m, 1] in [0, 1]."""
+    return (1 - np.pad(row, margin).astype(np.float32) / 255)[..., None]
+
+
+def spaced_number(digits: np.ndarray, gaps) -> np.ndarray:
+    """28x28 MNIST-style digits [n, 28, 28] side by side, gaps[i] pixels of paper after digit i, on a page."""
+    return ink_on_paper(np.concatenate([np.pad(d, [(0, 0), (0, g)]) for d, g in zip(digits, gaps)], axis=1))
+
+
+def touching_pair(a: np.ndarray, b: np.ndarray, overlap: int) -> np.ndarray:
+    """Two 28x28 digits whose boxes overlap by `overlap` columns (their ink often touches), on a page."""
+    row = np.zeros((28, 56 - overlap), np.uint8)
+    row[:, :28] = a
+    row[:, 28 - overlap:] = np.maximum(row[:, 28 - overlap:], b)
+    return ink_on_paper(row)
+
+
+def pen_number(digits, width: int, squeeze: float = 0.7) -> np.ndarray:
+    """A number written with a pen `width` pixels wide on a PAD-tall pad, each digit's strokes squeezed
+    into a column `squeeze` x PAD wide, as the page's pad holds it: [PAD, n x column, 1] in [0, 1]."""
+    column = round(squeeze * PAD)
+    pages = [render_strokes([[(PAD / 2 + (x - PAD / 2) * squeeze, y) for x, y in stroke] for stroke in STROKES[d]],
+                            width) for d in digits]
+    left = (PAD - column) // 2
+    return np.concatenate([page[:, left:left + column] for page in pages], axis=1)

@@ -105,7 +105,7 @@ def test_a_number_written_on_the_pad_is_read_whole_and_each_digit_can_be_tapped(
     """'2026' in mouse strokes, each digit in its own 200-pixel column (strokes scaled into it): #digit shows
     2026, a chip per digit, and tapping the last shows its probabilities."""
     page.find_element('id', 'clear').click()
-    assert page.find_element('id', 'seen').get_attribute('hidden') is not None  # no broken image before a reading
+    assert not page.find_element('id', 'seen').is_displayed()  # no broken-image icon before a reading
     for i, digit in enumerate((2, 0, 2, 6)):
         squeezed = [[(140 + (x - 140) * 0.7, 140 + (y - 140) * 0.8) for x, y in stroke] for stroke in STROKES[digit]]
         draw(page, squeezed, left=20 + 200 * i - 40)

@@ -20,25 +20,6 @@ def test_digits(real_data_dir):
     return data.load('mnist_10k', real_data_dir).test
 
 
-def on_paper(row: np.ndarray) -> np.ndarray:
-    """White-on-black uint8 ink [h, w] as dark ink on a white page with a margin, [h + 20, w + 20, 1] in [0, 1]."""
-    return (1 - np.pad(row, 10).astype(np.float32) / 255)[..., None]
-
-
-def spaced(digits: np.ndarray, gaps) -> np.ndarray:
-    """28x28 digits side by side, gaps[i] pixels of paper after digit i."""
-    parts = [np.pad(d, [(0, 0), (0, g)]) for d, g in zip(digits, gaps)]
-    return on_paper(np.concatenate(parts, axis=1))
-
-
-def touching(a: np.ndarray, b: np.ndarray, overlap: int) -> np.ndarray:
-    """Two 28x28 digits whose boxes overlap by `overlap` columns (their ink often touches)."""
-    row = np.zeros((28, 56 - overlap), np.uint8)
-    row[:, :28] = a
-    row[:, 28 - overlap:] = np.maximum(row[:, 28 - overlap:], b)
-    return on_paper(row)
-
-
 def text(readings) -> str:
     return ''.join(str(int(r.probabilities.argmax())) for r in readings)
 
@@ -49,8 +30,9 @@ def test_spaced_numbers_read_as_their_digits_read_alone(model, test_digits):
     rng, same = np.random.default_rng(0), 0
     for _ in range(NUMBERS):
         chosen = rng.choice(len(test_digits), int(rng.integers(2, 7)), replace=False)
-        alone = ''.join(text(reader.read(on_paper(test_digits.images[k]), model, 'one')) for k in chosen)
-        number = text(reader.read(spaced(test_digits.images[chosen], rng.integers(2, 9, len(chosen))), model, 'n'))
+        alone = ''.join(text(reader.read(synthetic.ink_on_paper(test_digits.images[k]), model, 'one')) for k in chosen)
+        number = text(reader.read(synthetic.spaced_number(test_digits.images[chosen], rng.integers(2, 9, len(chosen))),
+                                  model, 'n'))
         same += number == alone
     print(f'spaced numbers read as their digits alone: {same} of {NUMBERS}')
     assert same >= NUMBERS - 4, same
@@ -61,7 +43,7 @@ def test_touching_pairs_are_split_where_the_model_reads_them_best(model, test_di
     rng, exact = np.random.default_rng(1), 0
     for _ in range(NUMBERS):
         a, b = rng.choice(len(test_digits), 2, replace=False)
-        got = text(reader.read(touching(test_digits.images[a], test_digits.images[b], int(rng.integers(3, 7))),
+        got = text(reader.read(synthetic.touching_pair(test_digits.images[a], test_digits.images[b], int(rng.integers(3, 7))),
                                model, 'pair'))
         exact += got == f'{test_digits.labels[a]}{test_digits.labels[b]}'
     print(f'touching pairs exact: {exact} of {NUMBERS}')
@@ -80,12 +62,12 @@ def test_a_number_written_with_a_pen_is_read_and_boxed_in_its_pixels(model):
 def test_one_model_call_reads_the_whole_number(model, test_digits):
     calls = []
     counted = lambda batch: calls.append(len(batch)) or model(batch)
-    readings = reader.read(spaced(test_digits.images[:6], [6] * 6), counted, 'six')
+    readings = reader.read(synthetic.spaced_number(test_digits.images[:6], [6] * 6), counted, 'six')
     assert len(readings) == 6 and len(calls) == 1 and calls[0] >= 6
 
 
 def test_too_many_digits_and_a_blank_page_are_one_line(model, test_digits):
     with pytest.raises(DigitsError, match=r'^long: 13 digits found; digits reads one line of at most 12$'):
-        reader.read(spaced(test_digits.images[:13], [6] * 13), model, 'long')
+        reader.read(synthetic.spaced_number(test_digits.images[:13], [6] * 13), model, 'long')
     with pytest.raises(DigitsError, match=r'^empty: blank: no ink differs from the paper$'):
         reader.read(np.ones((50, 80, 1), np.float32), model, 'empty')

@@ -107,9 +107,8 @@ function showDigit(digits, i) {
       (digits.length > 1 ? `digit ${i + 1} of ${digits.length}: ` : '') + percent(d.probability);
   document.getElementById('candidates').textContent =
       'next ' + d.top3.slice(1).map(t => `${t.digit} (${percent(t.probability)})`).join(', ');
-  const seen = document.getElementById('seen');
-  seen.src = d.image;
-  seen.hidden = false;
+  document.getElementById('seen').src = d.image;
+  document.getElementById('seen-figure').hidden = false;
   const bars = document.getElementById('bars');
   bars.replaceChildren(...d.probabilities.map((p, k) => {
     const bar = document.createElement('div');
@@ -132,9 +131,8 @@ function resetReading() {
   document.getElementById('probability').textContent = 'Write a digit or a number';
   document.getElementById('candidates').textContent = '';
   document.getElementById('digits').replaceChildren();
-  const seen = document.getElementById('seen');
-  seen.hidden = true;  // no broken-image icon before a reading
-  seen.removeAttribute('src');
+  document.getElementById('seen-figure').hidden = true;  // no broken-image icon before a reading
+  document.getElementById('seen').removeAttribute('src');
   document.getElementById('bars').replaceChildren();
   overlay.clearRect(0, 0, overlay.canvas.width, overlay.canvas.height);
   showError('');

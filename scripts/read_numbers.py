@@ -1,0 +1,98 @@
+"""How well an export reads numbers, beside Debian's OCR engine tesseract on the same images.
+
+    python scripts/read_numbers.py --model=models/latest [--num=500] [--tesseract=/usr/bin/tesseract]
+
+Three sets, made by digits.synthetic from the MNIST test images and the page's pen strokes (seeded, so every
+run reads the same images): numbers of 2-6 spaced test digits (gaps of 2-8 px); pairs of test digits whose
+ink touches (boxes overlapped until the two are one piece of ink); numbers of 2-6 digits written with pens
+2-28 px wide on a 280-pixel pad; and single test digits, each of which must read as exactly one digit.
+Prints, per set, the share read exactly by digits (digits.reader, as digits.predict reads a file) and by
+tesseract (--psm 7, one line; digits whitelisted), or "-" without tesseract (apt-get install tesseract-ocr).
+"""
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+from absl import flags
+
+from digits import cli, config, segment
+from digits.errors import DigitsError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('model', None, 'Exported SavedModel (models/<run_name>, models/latest).')
+flags.DEFINE_integer('num', 500, 'Images in each set.')
+flags.DEFINE_string('tesseract', '/usr/bin/tesseract', 'tesseract to compare with ("" or missing: skip it).')
+config.define_data_flags()
+
+
+def touching(synthetic, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """The pair with the smallest overlap at which its ink is one component (None if it never is)."""
+    for overlap in range(1, 15):
+        page = synthetic.touching_pair(a, b, overlap)
+        if segment.label_components(1 - page[..., 0] > segment.INK_THRESHOLD)[1] == 1:
+            return page
+    return None
+
+
+def make_sets(test, synthetic, num: int) -> dict:
+    """{set name: (pages, texts)}."""
+    rng, sets = np.random.default_rng(0), {}
+    chosen = [rng.choice(len(test), int(rng.integers(2, 7)), replace=False) for _ in range(num)]
+    sets['spaced MNIST numbers, 2-6 digits'] = (
+        [synthetic.spaced_number(test.images[c], rng.integers(2, 9, len(c))) for c in chosen],
+        [''.join(map(str, test.labels[c])) for c in chosen])
+    pairs = []
+    while len(pairs) < num:
+        a, b = rng.choice(len(test), 2, replace=False)
+        page = touching(synthetic, test.images[a], test.images[b])
+        if page is not None:
+            pairs.append((page, f'{test.labels[a]}{test.labels[b]}'))
+    sets['touching MNIST pairs'] = ([p for p, _ in pairs], [t for _, t in pairs])
+    numbers = [rng.integers(0, 10, int(rng.integers(2, 7))) for _ in range(num)]
+    pens = rng.choice(synthetic.PEN_WIDTHS, num)
+    sets['pen-drawn numbers, pens 2-28 px'] = ([synthetic.pen_number(n, int(w)) for n, w in zip(numbers, pens)],
+                                               [''.join(map(str, n)) for n in numbers])
+    singles = rng.choice(len(test), num, replace=False)
+    sets['single MNIST digits'] = ([synthetic.ink_on_paper(test.images[k]) for k in singles],
+                                   [str(test.labels[k]) for k in singles])
+    return sets
+
+
+def tesseract_reads(binary: str, pages: list[np.ndarray]) -> list[str]:
+    """tesseract's line of digits for each page (as an 8-bit PNG, scaled to about 30 px per digit's height
+    or more, which it needs)."""
+    from PIL import Image
+    texts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'page.png')
+        for page in pages:
+            image = Image.fromarray((page[..., 0] * 255).astype(np.uint8))
+            if image.height < 100:
+                image = image.resize((image.width * 3, image.height * 3), Image.BICUBIC)
+            image.save(path)
+            out = subprocess.run([binary, path, 'stdout', '--psm', '7', '-c', 'tessedit_char_whitelist=0123456789'],
+                                 capture_output=True, text=True, timeout=60).stdout
+            texts.append(''.join(ch for ch in out if ch.isdigit()))
+    return texts
+
+
+def main(argv):
+    del argv
+    if not FLAGS.model:
+        raise DigitsError('--model is required: the export to measure, e.g. --model=models/latest')
+    cli.load_tensorflow()
+    from digits import data, export, synthetic
+    test = data.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
+    module = export.load(FLAGS.model)
+    use_tesseract = bool(FLAGS.tesseract) and os.path.exists(FLAGS.tesseract)
+    print(f'{"set":<34} {"images":>6} {"digits exact":>13} {"tesseract exact":>16}')
+    for name, (pages, truth) in make_sets(test, synthetic, FLAGS.num).items():
+        ours = np.mean(np.array(synthetic.read_texts(module, pages)) == np.array(truth))
+        theirs = (f'{100 * np.mean(np.array(tesseract_reads(FLAGS.tesseract, pages)) == np.array(truth)):.1f}%'
+                  if use_tesseract else '-')
+        print(f'{name:<34} {len(pages):>6} {100 * ours:>12.1f}% {theirs:>16}', flush=True)
+
+
+if __name__ == '__main__':
+    cli.run(main, 'read_numbers', flags_help=cli.script_flags_help)
