@@ -13,7 +13,7 @@ def run(main, prog: str, *, flags_help: Callable[[], str] | None = None, positio
     """app.run(main), printing DigitsError and flag errors as 'prog: error: ...' and exiting with 2.
 
     flags_help: what --help prints after the entry point's docstring (absl's own --help shows only
-    flags defined in the main module, and digits defines them in digits.config). positional: main takes
+    flags defined in the main module, and digits defines them in digits.config); by default, a script's. positional: main takes
     arguments besides the flags (file names); otherwise any is an error. renamed: {old flag: new flag} of
     this command, named in the error for an old one.
     """
@@ -22,8 +22,9 @@ def run(main, prog: str, *, flags_help: Callable[[], str] | None = None, positio
         doc = (sys.modules[main.__module__].__doc__ or prog).strip()  # the entry point's, also as digits-<command>
         if '--helpfull' in argv[1:]:  # absl's own --helpfull exits 1
             print_help(doc + '\n\n' + flags.FLAGS.get_help())
-        if flags_help and any(arg in ('--help', '-h', '-?', '--helpshort') for arg in argv[1:]):
-            print_help(doc + '\n' + flags_help() + '\n\nTry --helpfull to see every flag, absl\'s own included.')
+        if any(arg in ('--help', '-h', '-?', '--helpshort') for arg in argv[1:]):  # absl's own --help exits 1
+            print_help(doc + '\n' + (flags_help or script_flags_help)() +
+                       '\n\nTry --helpfull to see every flag, absl\'s own included.')
         try:
             rest = flags.FLAGS(argv)
         except flags.UnrecognizedFlagError as e:

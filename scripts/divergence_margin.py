@@ -34,4 +34,5 @@ if __name__ == '__main__':
     config.define_train_flags()
     flags.DEFINE_integer('steps', 400, 'Steps to train from the start of each seed\'s run.')
     flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds to try.')
-    cli.run(main, 'divergence_margin')
+    cli.run(main, 'divergence_margin', flags_help=lambda: cli.script_flags_help() +
+            '\n\nand every flag of digits.train (python -m digits.train --help), for the recipe.')

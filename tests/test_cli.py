@@ -1,4 +1,5 @@
 """The entry points run as a user runs them: python -m digits.train / digits.evaluate, scripts/."""
+import glob
 import json
 import os
 import subprocess
@@ -99,6 +100,14 @@ def test_every_installed_command_has_help_that_exits_0():
                                   text=True, timeout=120, cwd='/')
             assert proc.returncode == 0 and proc.stderr == '', (command, flag, proc.stderr[-2000:])
             assert 'python -m digits.' in proc.stdout and '--' in proc.stdout, (command, flag)
+
+
+@pytest.mark.parametrize('script', sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, 'scripts', '*.py'))))
+def test_every_script_has_quiet_help_that_exits_0(script):
+    """The developer tools start as quietly as the commands: --help exits 0, nothing on stderr."""
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', script), '--help'], capture_output=True,
+                          text=True, timeout=120, cwd='/')
+    assert proc.returncode == 0 and proc.stderr == '' and '--' in proc.stdout, (script, proc.stderr[-2000:])
 
 
 def run_module_script(path, *args):
