@@ -127,13 +127,15 @@ def merge_overlapping(boxes: list[tuple[int, int, int, int]]) -> list[list[int]]
 
 
 def group_piece(ink: np.ndarray, labels: np.ndarray, members: list[int], boxes: list) -> Piece:
-    """The piece made of the given components: their box, and only their ink inside it."""
+    """The piece made of the given components: their box, and the ink inside it that is not another
+    piece's (the faint fringe below the threshold, a blurred scan's halo, stays: the model was trained on it)."""
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
-    own = np.isin(labels[y0:y1, x0:x1], members)
-    # The faint fringe below the threshold belongs to the piece it surrounds: keep it next to own ink.
-    near = own | np.pad(own, 1)[2:, 1:-1] | np.pad(own, 1)[:-2, 1:-1] | np.pad(own, 1)[1:-1, 2:] | np.pad(own, 1)[1:-1, :-2]
-    return Piece(x0, y0, x1, y1, np.where(near, ink[y0:y1, x0:x1], 0.0).astype(np.float32))
+    region = labels[y0:y1, x0:x1]
+    other = (region > 0) & ~np.isin(region, members)
+    padded = np.pad(other, 1)  # and the pixel around another piece's ink, its own fringe
+    other |= padded[2:, 1:-1] | padded[:-2, 1:-1] | padded[1:-1, 2:] | padded[1:-1, :-2]
+    return Piece(x0, y0, x1, y1, np.where(other, 0.0, ink[y0:y1, x0:x1]).astype(np.float32))
 
 
 def line_height(pieces: list[Piece]) -> int:

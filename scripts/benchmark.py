@@ -1,36 +1,10 @@
 """Training throughput of digits' loop vs. Keras model.fit, and of the tf.data pipeline alone.
 
-    python scripts/benchmark.py [--json=bench.json]
+    python scripts/benchmark.py [--json=bench.json] [--cnn=16x3x2x1 ...]
 
-One process, one machine, the same data, model (`simple`, the keras.io convnet), optimizer (Adam) and
-global batch for every contestant. After a warm-up (tracing, oneDNN's first-call setup), the
-contestants are measured in turn, --repeats times, alternating, so that a machine that slows down or
-speeds up during the run affects them alike; each figure is the median of its repeats, in images/sec.
-
-  digits          digits.loop.make_train_fn: --steps_per_loop steps per tf.function call
-  digits_1step    the same with one step per call (--steps_per_loop=1): a return to Python after every
-                  step, as fit does; what the multi-step tf.function buys
-  digits_xla      the same with --jit_compile (XLA on the forward and backward pass)
-  keras_fit       model.fit on a keras.Sequential of the same layers, compiled as keras.io does
-                  (compile(loss, optimizer='adam', metrics=['accuracy']): jit_compile='auto', which Keras
-                  resolves to XLA only where TensorFlow sees a GPU or TPU), timed from its first to its
-                  last batch of each repeat (fit's own start-up excluded, to its advantage)
-  keras_fit_nojit the same with jit_compile=False
-  keras_fit_arrays model.fit(x, y, batch_size, epochs=1) on NumPy arrays as keras.io calls it, the whole
-                  call timed (its per-call start-up included, as a user running fit pays it)
-  pipeline        digits.data.train_dataset alone (what feeds digits and keras_fit), batches consumed
-                  and discarded
-  bare_step       the ceiling: forward, backward and Adam update on one batch already in memory,
-                  --steps_per_loop steps per tf.function call, no input pipeline, no metrics; no loop
-                  around the same TensorFlow ops can train this model faster on this machine
-  cnn_WxBxCxF     with --cnn=WxBxCxF: the bare step of digits' cnn of --width W, --blocks B,
-                  --convs_per_block C and --first_block_convs F (the default recipe: 16x3x2x1): what an
-                  architecture costs per image
-
-The headline ratio is against the fastest model.fit variant, so the comparison is with Keras at its best.
-bare_step / best fit is the most that any loop, digits' or another, could gain over model.fit here: the
-rest of a step is the model's own computation (the same convolutions), which every loop shares.
---precision=mixed_bfloat16 runs every contestant (fit included) under that Keras dtype policy.
+One process, one machine, the same data, model and global batch for every contestant, measured in
+alternation after a warm-up; each figure is the median of its repeats, in images/sec. What each contestant
+is and how it is timed: digits/benchmark.py. The figures and what they say: docs/performance.md.
 """
 from absl import flags
 
