@@ -126,8 +126,13 @@ def ink_on_black(grey: np.ndarray) -> np.ndarray:
 
 
 def crop_to_ink(ink: np.ndarray) -> np.ndarray:
-    """The bounding box of the pixels above INK_THRESHOLD."""
+    """The bounding box of the pixels above INK_THRESHOLD (of all the ink, if none is that strong: a faint
+    part of a number the reader tries as a digit)."""
     rows, cols = np.nonzero(ink > INK_THRESHOLD)
+    if not rows.size:
+        rows, cols = np.nonzero(ink > 0)
+    if not rows.size:
+        return np.zeros((1, 1), np.float32)  # no ink at all: an empty frame, which the model reads unsure
     return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 
@@ -196,6 +201,8 @@ def centre_by_mass(box: np.ndarray) -> np.ndarray:
     """Places box in a FRAME x FRAME frame with its centre of mass where MNIST's are, at pixel (14, 14)."""
     h, w = box.shape
     total = box.sum()
+    if total <= 0:
+        return np.zeros((FRAME, FRAME), np.float32)
     rows, cols = np.indices(box.shape)
     com_r, com_c = (rows * box).sum() / total, (cols * box).sum() / total
     # MNIST's centres of mass lie at pixel index (14, 14), within half a pixel, not at the frame's

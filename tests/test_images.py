@@ -183,3 +183,11 @@ def test_the_pen_width_hardly_changes_the_digit(pen):
     render = synthetic.render_strokes
     mass = {width: images.to_mnist(render(seven, width)).astype(float).sum() for width in (pen, 16)}
     assert 0.5 < mass[pen] / mass[16] < 2, mass
+
+
+def test_a_faint_or_empty_candidate_digit_becomes_a_frame_not_an_error():
+    """The reader tries parts of a number as digits; a part with only faint ink (a halo between two digits)
+    must come out as a 28x28 frame that the model reads unsure, never as an exception."""
+    faint = images.ink_to_mnist(np.full((12, 6), 0.1, np.float32))
+    assert faint.shape == (28, 28) and 0 < faint.max() < 64
+    assert not images.ink_to_mnist(np.zeros((12, 6), np.float32)).any()
