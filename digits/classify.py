@@ -46,24 +46,29 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
 def describe_reading(readings: list) -> dict:
     """{'text', 'digits': [...]} of an image's readings (reader.Reading), with the single-digit fields
     ('digit', 'probability', 'top3') when the image holds one digit."""
-    digits = [{**describe(r.probabilities), 'box': list(r.box)} for r in readings]
+    digits = [{**describe(r.probabilities), 'digit': r.digit, 'box': list(r.box)} for r in readings]
     single = {k: digits[0][k] for k in ('digit', 'probability', 'top3')} if len(digits) == 1 else {}
-    return {**single, 'text': ''.join(str(d['digit']) for d in digits), 'digits': digits}
+    return {**single, 'text': reader.text_of(readings), 'digits': digits}
 
 
 def describe(probabilities: np.ndarray) -> dict:
-    """{'digit', 'probability', 'top3': [{'digit', 'probability'} x 3]} from one image's [classes] probabilities."""
+    """{'digit', 'probability', 'top3': [{'digit', 'probability'} x 3]} from one image's [classes] probabilities
+    (the most probable digit's; describe_reading sets 'digit' to None for a refused mark)."""
     order = np.argsort(-probabilities)[:3]
     top3 = [{'digit': int(k), 'probability': float(probabilities[k])} for k in order]
     return {'digit': top3[0]['digit'], 'probability': top3[0]['probability'], 'top3': top3}
 
 
 def format_prediction(p: dict) -> str:
-    """'seven.png: 7 (99.1%)  next 1 (0.5%), 2 (0.2%)' for one digit; 'photo.jpg: 2026  (2 99.9%, 0 99.8%, ...)'."""
+    """'seven.png: 7 (99.1%)  next 1 (0.5%), 2 (0.2%)' for one digit, 'a.png: ? (not read as a digit; at most 4
+    (31.0%), ...)' for a refused mark; 'photo.jpg: 2026  (2 99.9%, 0 99.8%, ...)' for a number, '?' refused."""
     if 'digit' in p:
-        others = ', '.join(f'{t["digit"]} ({100 * t["probability"]:.1f}%)' for t in p['top3'][1:])
-        return f'{p["file"]}: {p["digit"]} ({100 * p["probability"]:.1f}%)  next {others}'
-    each = ', '.join(f'{d["digit"]} {100 * d["probability"]:.1f}%' for d in p['digits'])
+        top = ', '.join(f'{t["digit"]} ({100 * t["probability"]:.1f}%)' for t in p['top3'][p['digit'] is not None:])
+        if p['digit'] is None:
+            return f'{p["file"]}: {reader.REFUSED} (not read as a digit; at most {top})'
+        return f'{p["file"]}: {p["digit"]} ({100 * p["probability"]:.1f}%)  next {top}'
+    each = ', '.join(f'{reader.REFUSED if d["digit"] is None else d["digit"]} {100 * d["probability"]:.1f}%'
+                     for d in p['digits'])
     return f'{p["file"]}: {p["text"]}  ({each})'
 
 

@@ -94,6 +94,11 @@ class TrainConfig:
     augment_until: float = option(1.0, 'Fraction of the training steps whose images are augmented (--augment, '
                                   '--blur, --flip); the rest train on the images as they are (1: all).',
                                   group='data', check=positive_fraction, fixed_on_resume=True, hparam=True)
+    negatives: float | None = option(
+        None, 'Marks that are not digits (letters and signs of fonts, scribbles, touching pairs of digits) added '
+        'to the training set, as a fraction of it, with the uniform distribution as their target: the model '
+        'learns to refuse them. Unset: the dataset\'s own (0.1 for MNIST, 0 for Fashion-MNIST).', group='data',
+        check=lambda value: None if value is None else fraction(value), fixed_on_resume=True, hparam=True)
     arch: str = option('cnn', 'Architecture: cnn (default, stronger) or simple (the keras.io "Simple MNIST '
                        'convnet", for comparison with model.fit).', group='model', choices=ARCHITECTURES,
                        fixed_on_resume=True, hparam=True)
@@ -169,6 +174,10 @@ class TrainConfig:
     profile_steps: int = option(0, 'Record a TensorFlow profiler trace of this many steps, after the first '
                                 'tf.function call, into <run>/train (TensorBoard\'s Profile tab). 0: off.',
                                 group='performance', check=non_negative)
+
+    def __post_init__(self):
+        if self.negatives is None and self.dataset in datasets.DATASETS:  # the dataset's own, stored resolved
+            object.__setattr__(self, 'negatives', datasets.DATASETS[self.dataset].negatives)
 
     @property
     def run_dir(self) -> str:
@@ -410,6 +419,9 @@ def validate_train_config(config: TrainConfig):
             raise DigitsError(f'--{field.name} ({value}) {problem}')
     if config.strategy == 'tpu' and not config.tpu:
         raise DigitsError(TPU_NEEDED)
+    if config.negatives and datasets.DATASETS[config.dataset].class_names != datasets.DIGIT_CLASSES:
+        raise DigitsError(f'--negatives ({config.negatives}) teaches a digit model to refuse marks that are not '
+                          f'digits; {config.dataset}\'s classes are not digits: use --negatives=0')
 
 
 def check_resumable(config: TrainConfig, stored: dict, stored_path: str):
@@ -424,9 +436,12 @@ def check_resumable(config: TrainConfig, stored: dict, stored_path: str):
 
 
 def upgrade_stored(stored: dict) -> dict:
-    """A config.json of an older digits in today's field names (--model named the architecture then)."""
+    """A config.json of an older digits in today's terms (--model named the architecture then; no run had
+    --negatives)."""
     if 'model' in stored and 'arch' not in stored:
         stored = {('arch' if key == 'model' else key): value for key, value in stored.items()}
+    if 'negatives' not in stored:  # before digits.negatives, no run trained on them
+        stored = {**stored, 'negatives': 0.0}
     return stored
 
 

@@ -26,6 +26,9 @@ class DatasetSpec:
     base_url: str | None = None  # else downloaded from here into ~/.keras/<cache_subdir>
     cache_subdir: str = 'datasets'
     image_shape: tuple[int, int] = (28, 28)
+    # Marks that are not digits added to its training set (as a fraction of it) unless --negatives says
+    # otherwise: they teach a digit model to refuse them (digits.negatives). 0 for classes of other things.
+    negatives: float = 0.0
 
     @property
     def num_classes(self) -> int:
@@ -42,14 +45,14 @@ class DatasetSpec:
 
 
 MNIST_10K = DatasetSpec(  # digits/bundled/mnist_10k/README.md credits MNIST's authors (CC BY-SA 3.0).
-    name='mnist_10k', class_names=DIGIT_CLASSES, bundled='mnist_10k',
+    name='mnist_10k', class_names=DIGIT_CLASSES, bundled='mnist_10k', negatives=0.1,
     description='MNIST\'s 10,000-image training subset and official test set',
     files=(('train-images-idx3-ubyte.gz', 'a7278cb56fa770ea9c924dbe240b8f8c'),
            ('train-labels-idx1-ubyte.gz', 'b232918e4a6082e74f4f753fd5a0c5c0'),
            ('t10k-images-idx3-ubyte.gz', '9fb629c4189551a2d022fa330f9573f3'),
            ('t10k-labels-idx1-ubyte.gz', 'ec29112dd5afa0611ce80d1b7f02629c')))
 MNIST = DatasetSpec(
-    name='mnist', class_names=DIGIT_CLASSES, base_url=KERAS_BASE,
+    name='mnist', class_names=DIGIT_CLASSES, base_url=KERAS_BASE, negatives=0.1,
     description='MNIST\'s full 60,000-image training set and official test set',
     files=(('mnist.npz', '731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1'),))
 FASHION_MNIST = DatasetSpec(  # Keras checks no hashes for it; these MD5s are Zalando's.

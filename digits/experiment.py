@@ -18,8 +18,8 @@ import tensorflow as tf
 
 import digits
 from digits import config as config_lib
-from digits import (data, datasets, distribute, export, loop, model as model_lib, optimizer as optimizer_lib,
-                    preemption, reporting, run_dir, summaries)
+from digits import (data, datasets, distribute, export, loop, model as model_lib, negatives,
+                    optimizer as optimizer_lib, preemption, reporting, run_dir, summaries)
 from digits.errors import DigitsError
 
 
@@ -57,6 +57,8 @@ def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log)
     keras.utils.set_random_seed(config.seed)
     spec, arrays = datasets.DATASETS[config.dataset], data.load(config.dataset, config.data_dir)
     train_split, eval_split, eval_name = split_for_training(arrays, config)
+    digit_count = len(train_split)
+    train_split = negatives.with_negatives(train_split, config.negatives, config.seed, spec.num_classes)
     steps_per_epoch = config.steps_per_epoch(len(train_split))
     total_steps = config.total_steps(len(train_split))
     finished = finished_results(run, total_steps)
@@ -66,8 +68,9 @@ def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log)
             f'--run_name to train again')
         return finished
     members = f' x {config.ensemble}' if config.ensemble > 1 else ''  # an ensemble of that many
-    log(f'digits: {config.dataset} ({data.source_of(config.dataset, config.data_dir)}): {len(train_split)} train '
-        f'/ {len(eval_split)} {eval_name} examples, arch {config.arch}{members}, '
+    refusing = f' + {len(train_split) - digit_count} not digits' if len(train_split) > digit_count else ''
+    log(f'digits: {config.dataset} ({data.source_of(config.dataset, config.data_dir)}): {digit_count} train'
+        f'{refusing} / {len(eval_split)} {eval_name} examples, arch {config.arch}{members}, '
         f'{strategy.num_replicas_in_sync} replica(s), {total_steps} steps '
         f'({total_steps / steps_per_epoch:.1f} epochs), run {run.root}')
 
@@ -82,7 +85,7 @@ def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log)
         strategy, lambda images: state.model(images, training=False), eval_split, config.eval_batch_size,
         probabilities=reporting.reports_evaluations(config)))
     train_fn = loop.make_train_fn(strategy, state, config.batch_size, jit_compile=config.jit_compile,
-                                  label_smoothing=config.label_smoothing)
+                                  label_smoothing=config.label_smoothing, negatives=bool(config.negatives))
     writers = summaries.Writers(run.root if chief else None)
     reporting.write_run_summaries(writers, config, train_split, int(state.step.numpy()))
     with create_stop(strategy, config, saver) as stop:
@@ -97,7 +100,7 @@ def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log)
         results = finish_run(config, strategy, state, outcome=outcome, last_eval=last_eval or run_eval(),
                              test_split=arrays.test, eval_name=eval_name, log=log)
     results.update(dataset=config.dataset, data_source=data.source_of(config.dataset, config.data_dir),
-                   train_examples=len(train_split))
+                   train_examples=digit_count, train_negatives=len(train_split) - digit_count)
     return results
 
 
@@ -262,10 +265,12 @@ def early_losses(cfg: config_lib.TrainConfig, steps: int) -> list[float]:
     """The mean training loss of each tf.function call over cfg's first `steps` steps."""
     keras.utils.set_random_seed(cfg.seed)
     train = data.load(cfg.dataset, cfg.data_dir).train
+    train = negatives.with_negatives(train, cfg.negatives, cfg.seed, datasets.DATASETS[cfg.dataset].num_classes)
     total_steps = cfg.total_steps(len(train))
     state = create_train_state(cfg, total_steps)
     strategy = tf.distribute.get_strategy()
-    train_fn = loop.make_train_fn(strategy, state, cfg.batch_size, label_smoothing=cfg.label_smoothing)
+    train_fn = loop.make_train_fn(strategy, state, cfg.batch_size, label_smoothing=cfg.label_smoothing,
+                                  negatives=bool(cfg.negatives))
     iterator = iter(data.train_dataset_for(cfg, train))
     calls = -(-steps // cfg.steps_per_loop)
     return [float(train_fn(iterator, tf.constant(cfg.steps_per_loop))['loss']) for _ in range(calls)]

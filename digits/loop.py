@@ -50,12 +50,17 @@ def example_losses(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
 
 
-def smoothed_losses(logits: tf.Tensor, labels: tf.Tensor, smoothing: float) -> tf.Tensor:
-    """Cross-entropy per example [b] against labels smoothed to (1 - s) * one_hot + s / 10; s=0: plain."""
-    if not smoothing:
+def smoothed_losses(logits: tf.Tensor, labels: tf.Tensor, smoothing: float, negatives: bool = False) -> tf.Tensor:
+    """Cross-entropy per example [b] against labels smoothed to (1 - s) * one_hot + s / classes; s=0: plain.
+
+    negatives: labels may be `classes` (digits.negatives): a mark that is not a digit, whose target
+    is the uniform distribution (outlier exposure)."""
+    if not smoothing and not negatives:
         return example_losses(logits, labels)
     num_classes = logits.shape[-1]
-    targets = tf.one_hot(labels, num_classes) * (1.0 - smoothing) + smoothing / num_classes
+    # tf.one_hot gives a row of zeros for the label `classes`; its uniform target gets the rest.
+    outside = tf.cast(labels >= num_classes, tf.float32)[:, None]
+    targets = (tf.one_hot(labels, num_classes) + outside / num_classes) * (1.0 - smoothing) + smoothing / num_classes
     return tf.nn.softmax_cross_entropy_with_logits(targets, tf.cast(logits, tf.float32))
 
 
@@ -74,7 +79,7 @@ def count_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
 
 
 def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int, *,
-                  jit_compile: bool = False, label_smoothing: float = 0.0) -> Callable:
+                  jit_compile: bool = False, label_smoothing: float = 0.0, negatives: bool = False) -> Callable:
     """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy', 'grad_norm', 'weight_norm',
     'nonfinite_*'} over num_steps (grad_norm: the mean over the steps; weight_norm: after the last).
 
@@ -85,6 +90,8 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
     jit_compile: XLA-compile the forward and backward pass, the part that compiles everywhere (the
     iterator and the optimizer's cross-replica update stay outside).
     label_smoothing: train against smoothed targets; the reported loss is then the smoothed one.
+    negatives: batches hold marks that are not digits (label `classes`), trained towards the uniform
+    distribution; the loss covers them too, the accuracy only the digits.
     """
     model, optimizer = state.model, state.optimizer
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -92,7 +99,7 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
     def compute_gradients(images, labels):
         with tf.GradientTape() as tape:
             logits, targets, members = member_rows(model(images, training=True), labels)
-            losses = smoothed_losses(logits, targets, label_smoothing)  # [b * members]
+            losses = smoothed_losses(logits, targets, label_smoothing, negatives)  # [b * members]
             # Averaged over the *global* batch: the optimizer sums the replicas' gradients. An ensemble's
             # members' losses add up, so each member's weights get that member's own gradient.
             loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
@@ -102,14 +109,16 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
         grads = tape.gradient(scaled_loss, model.trainable_variables)
         # Reported: the members' mean loss and accuracy, comparable with a single model's.
         return grads, {'loss': tf.reduce_sum(losses) / members,
-                       'accuracy': tf.reduce_sum(count_correct(logits, targets)) / members}
+                       'accuracy': tf.reduce_sum(count_correct(logits, targets)) / members,
+                       'digits': tf.reduce_sum(tf.cast(targets < logits.shape[-1], tf.float32)) / members}
 
     if jit_compile:
         check_jit_compilable(model, strategy.num_replicas_in_sync)
         compute_gradients = tf.function(compute_gradients, jit_compile=True)
 
     def replica_step(images, labels):
-        """This replica's sums for one step: {'loss', 'accuracy' (correct), 'grad_norm', 'nonfinite_gradients'}."""
+        """This replica's sums for one step: {'loss', 'accuracy' (correct), 'digits' (examples that are digits),
+        'grad_norm', 'nonfinite_gradients'}."""
         grads, sums = compute_gradients(images, labels)
         norm = gradient_norm(grads)  # Before the update, which may change the loss scale.
         # A LossScaleOptimizer unscales these, and skips the update if any is not finite.
@@ -127,13 +136,15 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
 
     @tf.function
     def train_fn(iterator, num_steps):
-        totals = {name: tf.constant(0.0) for name in ('loss', 'accuracy', 'grad_norm', 'nonfinite_gradients')}
+        names = ('loss', 'accuracy', 'digits', 'grad_norm', 'nonfinite_gradients')
+        totals = {name: tf.constant(0.0) for name in names}
         for _ in tf.range(num_steps):
             sums = sum_over_replicas(strategy, replica_step, next(iterator))
             totals = {name: total + sums[name] for name, total in totals.items()}
         examples = tf.cast(num_steps * global_batch, tf.float32)
         steps = tf.cast(num_steps * strategy.num_replicas_in_sync, tf.float32)  # each replica adds the norm
-        return {'loss': totals['loss'] / examples, 'accuracy': totals['accuracy'] / examples,
+        return {'loss': totals['loss'] / examples,
+                'accuracy': totals['accuracy'] / tf.maximum(totals['digits'], 1.0),
                 'grad_norm': totals['grad_norm'] / steps,
                 'weight_norm': tf.linalg.global_norm(model.trainable_variables),
                 'nonfinite_gradients': totals['nonfinite_gradients'],

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from digits import analysis, data, datasets, run_dir, summaries
+from digits import analysis, data, datasets, negatives, run_dir, summaries
 from digits import config as config_lib
 
 INPUT_GRID = 32  # Training inputs shown in TensorBoard.
@@ -24,7 +24,7 @@ def write_run_summaries(writers: summaries.Writers, config: config_lib.TrainConf
     images, labels = next(iter(data.train_dataset_for(config, train_split, start_step=step)))
     if config.ensemble > 1:  # [b, members, ...]: the first member's batch
         images, labels = images[:, 0], labels[:, 0]
-    names = datasets.DATASETS[config.dataset].class_names
+    names = datasets.DATASETS[config.dataset].class_names + (negatives.NAME,)
     figure = analysis.digits_figure(images.numpy()[:INPUT_GRID], [names[k] for k in labels.numpy()[:INPUT_GRID]],
                                     title=f'training inputs at step {step}')
     writers.images('train', step, 'inputs', [analysis.to_png(figure)])

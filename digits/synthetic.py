@@ -37,6 +37,38 @@ STROKES = {
 }
 
 
+# Marks that are not digits, as pen strokes on the pad (held out of digits.negatives' training marks, to
+# measure refusal on): letters that look like no digit, signs and doodles.
+MARKS = {
+    'A': [[(80, 235), (140, 45), (200, 235)], [(105, 160), (175, 160)]],
+    'E': [[(190, 50), (95, 50), (95, 230), (190, 230)], [(95, 140), (170, 140)]],
+    'F': [[(190, 50), (95, 50), (95, 235)], [(95, 140), (170, 140)]],
+    'H': [[(90, 50), (90, 230)], [(190, 50), (190, 230)], [(90, 140), (190, 140)]],
+    'K': [[(95, 45), (95, 235)], [(190, 50), (95, 150), (195, 235)]],
+    'M': [[(70, 235), (85, 50), (140, 170), (195, 50), (210, 235)]],
+    'N': [[(90, 235), (90, 50), (190, 235), (190, 50)]],
+    'R': [[(95, 235), (95, 50), (150, 50)] + arc(150, 95, 45, 45, -90, 90) + [(150, 140), (95, 140), (195, 235)]],
+    'W': [[(60, 50), (100, 230), (140, 110), (180, 230), (220, 50)]],
+    'X': [[(85, 55), (195, 230)], [(195, 55), (85, 230)]],
+    'Y': [[(85, 50), (140, 140), (195, 50)], [(140, 140), (140, 235)]],
+    'plus': [[(140, 60), (140, 220)], [(60, 140), (220, 140)]],
+    'equals': [[(70, 110), (210, 110)], [(70, 170), (210, 170)]],
+    'hash': [[(70, 105), (215, 105)], [(65, 175), (210, 175)], [(125, 50), (105, 230)], [(180, 50), (160, 230)]],
+    'star': [[(140, 50), (140, 230)], [(62, 95), (218, 185)], [(62, 185), (218, 95)]],
+    'percent': [[(200, 60), (80, 220)], arc(100, 90, 28, 28, 0, 360), arc(180, 190, 28, 28, 0, 360)],
+    'question': [arc(140, 95, 50, 45, 180, 400) + [(140, 150), (140, 185)], arc(140, 222, 6, 6, 0, 360)],
+    'less': [[(200, 60), (80, 140), (200, 220)]],
+    'greater': [[(80, 60), (200, 140), (80, 220)]],
+    'smiley': [arc(140, 140, 90, 90, 0, 360), arc(110, 110, 8, 8, 0, 360), arc(170, 110, 8, 8, 0, 360),
+               arc(140, 150, 45, 35, 20, 160)],
+    'five-point star': [[(140, 45), (195, 225), (50, 110), (230, 110), (85, 225), (140, 45)]],
+    'heart': [arc(105, 100, 38, 38, 150, 360) + arc(175, 100, 38, 38, 180, 390) + [(140, 230), (72, 118)]],
+    'arrow': [[(60, 140), (220, 140)], [(170, 90), (220, 140), (170, 190)]],
+    'check': [[(70, 140), (120, 210), (220, 60)]],
+    'triangle': [[(140, 50), (220, 220), (60, 220), (140, 50)]],
+    'wave': [[(40 + 10 * i, 140 + 45 * math.sin(i / 3)) for i in range(21)]],
+}
+
 def render_strokes(strokes, width: int) -> np.ndarray:
     """Pen strokes drawn black on a white PAD x PAD page with a round pen `width` pixels wide, float32
     [PAD, PAD, 1] in [0, 1] (what the page's canvas holds)."""
@@ -118,11 +150,10 @@ def read_pen(module, width: int) -> int:
 
 def read_texts(module, pages: list[np.ndarray]) -> list[str]:
     """What digits.reader reads in each decoded image [h, w, c] in [0, 1] with an export (one model call for
-    all): its digits as text, '' for a page it cannot read."""
+    all): its digits as text ('?' for a refused mark), '' for a page it cannot read."""
     results = reader.read_all(pages, lambda batch: module.serve(batch)['probabilities'].numpy(),
                               [f'page {i}' for i in range(len(pages))])
-    return ['' if isinstance(r, Exception) else ''.join(str(int(x.probabilities.argmax())) for x in r)
-            for r in results]
+    return ['' if isinstance(r, Exception) else reader.text_of(r) for r in results]
 
 
 def png_digits(images: np.ndarray) -> list[bytes]:

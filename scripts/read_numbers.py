@@ -5,9 +5,13 @@
 Three sets, made by digits.synthetic from the MNIST test images and the page's pen strokes (seeded, so every
 run reads the same images): numbers of 2-6 spaced test digits (gaps of 2-8 px); pairs of test digits whose
 ink touches (boxes overlapped until the two are one piece of ink); numbers of 2-6 digits written with pens
-2-28 px wide on a 280-pixel pad; and single test digits, each of which must read as exactly one digit.
-Prints, per set, the share read exactly by digits (digits.reader, as digits.predict reads a file) and by
-tesseract (--psm 7, one line; digits whitelisted), or "-" without tesseract (apt-get install tesseract-ocr).
+2-28 px wide on a 280-pixel pad; single test digits, each of which must read as exactly one digit; and marks
+that are not digits, none of them trained on: digits.synthetic.MARKS (letters, signs, doodles) drawn with
+every pen, and the letters and signs of digits.negatives.GLYPHS in the STIX fonts (digits.negatives trains
+on other fonts). Prints, per set, the share read exactly by digits (digits.reader, as digits.predict reads a
+file; for a mark: refused, no digit read), the share of images with a refused mark, and the share tesseract
+(--psm 7, one line; digits whitelisted) reads exactly (for a mark: no digit), or "-" without tesseract
+(apt-get install tesseract-ocr).
 """
 import os
 import subprocess
@@ -35,8 +39,8 @@ def touching(synthetic, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def make_sets(test, synthetic, num: int) -> dict:
-    """{set name: (pages, texts)}."""
+def make_sets(test, synthetic, negatives, num: int) -> dict:
+    """{set name: (pages, texts)}; the text of a mark that is not a digit is NOT_DIGITS."""
     rng, sets = np.random.default_rng(0), {}
     chosen = [rng.choice(len(test), int(rng.integers(2, 7)), replace=False) for _ in range(num)]
     sets['spaced MNIST numbers, 2-6 digits'] = (
@@ -56,7 +60,20 @@ def make_sets(test, synthetic, num: int) -> dict:
     singles = rng.choice(len(test), num, replace=False)
     sets['single MNIST digits'] = ([synthetic.ink_on_paper(test.images[k]) for k in singles],
                                    [str(test.labels[k]) for k in singles])
+    marks = [synthetic.render_strokes(strokes, width) for strokes in synthetic.MARKS.values()
+             for width in synthetic.PEN_WIDTHS]
+    sets['pen-drawn marks, not digits'] = (marks, [NOT_DIGITS] * len(marks))
+    glyphs = [synthetic.ink_on_paper(mark) for mark in negatives.glyph_marks(negatives.HELD_OUT_FONTS, 0)[0]]
+    sets['STIX letters and signs'] = (glyphs, [NOT_DIGITS] * len(glyphs))
     return sets
+
+
+NOT_DIGITS = None  # the truth of a mark that is not a digit: read right when no digit is read
+
+
+def read_right(text: str, truth: str | None) -> bool:
+    """Whether a reading is exact: the digits of truth, or for a mark that is not a digit, no digit at all."""
+    return not any(ch.isdigit() for ch in text) if truth is NOT_DIGITS else text == truth
 
 
 def tesseract_reads(binary: str, pages: list[np.ndarray]) -> list[str]:
@@ -82,16 +99,20 @@ def main(argv):
     if not FLAGS.model:
         raise DigitsError('--model is required: the export to measure, e.g. --model=models/latest')
     cli.load_tensorflow()
-    from digits import data, export, synthetic
+    from digits import data, export, negatives, reader, synthetic
     test = data.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
     module = export.load(FLAGS.model)
     use_tesseract = bool(FLAGS.tesseract) and os.path.exists(FLAGS.tesseract)
-    print(f'{"set":<34} {"images":>6} {"digits exact":>13} {"tesseract exact":>16}')
-    for name, (pages, truth) in make_sets(test, synthetic, FLAGS.num).items():
-        ours = np.mean(np.array(synthetic.read_texts(module, pages)) == np.array(truth))
-        theirs = (f'{100 * np.mean(np.array(tesseract_reads(FLAGS.tesseract, pages)) == np.array(truth)):.1f}%'
-                  if use_tesseract else '-')
-        print(f'{name:<34} {len(pages):>6} {100 * ours:>12.1f}% {theirs:>16}', flush=True)
+    print(f'{"set":<34} {"images":>6} {"digits exact":>13} {"refused":>8} {"tesseract exact":>16}')
+    for name, (pages, truth) in make_sets(test, synthetic, negatives, FLAGS.num).items():
+        texts = synthetic.read_texts(module, pages)
+        ours = np.mean([read_right(text, t) for text, t in zip(texts, truth)])
+        refused = np.mean([reader.REFUSED in text for text in texts])
+        theirs = '-'
+        if use_tesseract:
+            read = tesseract_reads(FLAGS.tesseract, pages)
+            theirs = f'{100 * np.mean([read_right(x, t) for x, t in zip(read, truth)]):.1f}%'
+        print(f'{name:<34} {len(pages):>6} {100 * ours:>12.1f}% {100 * refused:>7.1f}% {theirs:>16}', flush=True)
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@ STROKES = synthetic.STROKES  # each digit 0-9 as pen strokes in a 280x280 square
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 PAD_WIDTH, PAD_HEIGHT = 840, 280  # the canvas' own pixels; CSS scales it on screen
+NOTHING_READ = '–'  # #digit before anything is read ('?' is a mark refused as not a digit)
 
 
 @pytest.fixture(scope='module')
@@ -82,7 +83,7 @@ def settled(driver, quiet: float = 1.5, timeout: float = 30):
         text = driver.find_element('id', 'digit').text
         if text != last:
             last, since = text, time.monotonic()
-        elif time.monotonic() - since >= quiet and text != '?':
+        elif time.monotonic() - since >= quiet and text != NOTHING_READ:
             return text
         time.sleep(0.1)
     return last
@@ -92,9 +93,9 @@ def test_the_page_reads_each_digit_drawn_with_the_mouse(page, tmp_path):
     read = {}
     for digit, strokes in STROKES.items():
         page.find_element('id', 'clear').click()
-        assert page.find_element('id', 'digit').text == '?'
+        assert page.find_element('id', 'digit').text == NOTHING_READ
         draw(page, strokes)
-        read[digit] = reading(page, '?')
+        read[digit] = reading(page, NOTHING_READ)
         bars = page.find_elements('css selector', '#bars .bar')
         assert len(bars) == 10 and page.find_element('id', 'seen').get_attribute('src').startswith('data:image/png')
     page.save_screenshot(str(tmp_path / 'page.png'))
@@ -119,6 +120,15 @@ def test_a_number_written_on_the_pad_is_read_whole_and_each_digit_can_be_tapped(
     assert top == '6' and len(page.find_elements('css selector', '#bars .bar')) == 10
 
 
+def test_a_mark_that_is_not_a_digit_shows_as_refused(page):
+    """An X drawn with the mouse is not read as a digit: #digit shows '?', its chip and box in the refused colour."""
+    page.find_element('id', 'clear').click()
+    draw(page, synthetic.MARKS['X'], left=100)
+    assert settled(page) == '?'
+    [chip] = page.find_elements('css selector', '#digits .chip')
+    assert 'refused' in chip.get_attribute('class').split()
+
+
 def digit_file(tmp_path, k: int) -> str:
     """A PNG of digit k's strokes drawn with a thick pen (dark on white), as a user's image file."""
     page = synthetic.render_strokes(STROKES[k], width=18)  # [280, 280, 1] in [0, 1]
@@ -130,7 +140,7 @@ def digit_file(tmp_path, k: int) -> str:
 def test_a_chosen_and_a_dropped_image_file_are_read(page, tmp_path):
     page.find_element('id', 'clear').click()
     page.find_element('id', 'file').send_keys(digit_file(tmp_path, 7))
-    assert reading(page, '?') == '7'
+    assert reading(page, NOTHING_READ) == '7'
     with open(digit_file(tmp_path, 3), 'rb') as f:
         encoded = base64.b64encode(f.read()).decode()
     page.execute_script('''  // a file dropped on the pad, as a file manager's drag and drop delivers it

@@ -42,9 +42,11 @@ def test_train_prints_progress_and_writes_outputs(cli_run, tiny_data_dir):
     assert os.path.isfile(tmp / 'models' / 'e2e' / 'saved_model.pb')
     assert os.path.isfile(tmp / 'logs' / 'e2e' / 'config.json')
     assert os.readlink(tmp / 'models' / 'latest') == 'e2e'  # models/latest: the newest export beside it
-    assert stdout.splitlines()[0].startswith(f'digits: mnist_10k (read from {tiny_data_dir}): 640 train / ')
-    assert (results['dataset'], results['data_source'], results['train_examples']) == (
-        'mnist_10k', f'read from {tiny_data_dir}', 640)
+    # The default's marks that are not digits (--negatives=0.1) are counted apart from the digits.
+    assert stdout.splitlines()[0].startswith(f'digits: mnist_10k (read from {tiny_data_dir}): 640 train + 64 not '
+                                             f'digits / ')
+    assert (results['dataset'], results['data_source'], results['train_examples'], results['train_negatives']) == (
+        'mnist_10k', f'read from {tiny_data_dir}', 640, 64)
     # Time to first step counts from the process start (imports included), so it exceeds nothing of
     # the process's own and falls inside the time the test waited for it.
     assert 0 < results['time_to_first_step'] < results['test_seconds']

@@ -51,6 +51,19 @@ def test_bad_values_are_one_line_errors(train_flags, args, message):
         parse(train_flags, *args)
 
 
+def test_negatives_default_to_the_datasets_own_and_only_digits_take_them(train_flags):
+    assert parse(train_flags).negatives == 0.1
+    assert parse(train_flags, '--dataset=fashion_mnist').negatives == 0.0
+    assert parse(train_flags, '--negatives=0').negatives == 0.0
+    with pytest.raises(DigitsError, match=r"^--negatives \(0.2\) teaches .*fashion_mnist's classes are not digits: "
+                                          r"use --negatives=0$"):
+        parse(train_flags, '--dataset=fashion_mnist', '--negatives=0.2')
+    with pytest.raises(DigitsError, match=r'^--negatives \(1.0\) must be in \[0, 1\)$'):
+        parse(train_flags, '--negatives=1')
+    # A run of an older digits trained on none: it resumes as it was.
+    assert config.train_config_from_stored({'dataset': 'mnist_10k'}).negatives == 0.0
+
+
 def test_total_steps_are_whole_epochs_unless_train_steps_is_set():
     assert config.TrainConfig(batch_size=128, epochs=20).total_steps(54000) == 20 * 421  # partial batch dropped
     assert config.TrainConfig(batch_size=128, epochs=20, train_steps=7).total_steps(54000) == 7
@@ -83,10 +96,11 @@ def test_the_derived_resume_rule_and_hparams_are_the_declared_ones():
     assert set(config.RESUME_FIXED) == {'dataset', 'arch', 'batch_size', 'optimizer', 'precision', 'l2', 'seed',
                                         'validation_split', 'augment', 'augment_strength', 'augment_until',
                                         'ema_decay', 'blur', 'flip', 'width', 'blocks', 'convs_per_block',
-                                        'first_block_convs', 'ensemble'}
+                                        'first_block_convs', 'ensemble', 'negatives'}
     assert set(config.HPARAMS) == {'dataset', 'arch', 'batch_size', 'epochs', 'train_steps', 'optimizer',
                                    'learning_rate', 'lr_schedule', 'warmup_steps', 'weight_decay', 'l2',
                                    'label_smoothing', 'ema_decay', 'augment', 'augment_strength', 'augment_until',
+                                   'negatives',
                                    'precision', 'strategy', 'seed', 'blur', 'flip', 'width', 'blocks',
                                    'convs_per_block', 'first_block_convs', 'tta', 'ensemble'}
 

@@ -69,7 +69,8 @@ def test_a_new_dataset_is_one_entry(tmp_path, monkeypatch):
     """Registered, a 4-class 20x24 dataset loads, trains, exports, evaluates and reports end to end."""
     monkeypatch.setitem(datasets.DATASETS, 'shapes', SHAPES)
     data_dir = write_shapes(tmp_path)
-    cfg = dataclasses.replace(smoke_config(str(tmp_path), data_dir, arch='cnn', train_steps=40), dataset='shapes')
+    cfg = dataclasses.replace(smoke_config(str(tmp_path), data_dir, arch='cnn', train_steps=40), dataset='shapes',
+                              negatives=None)  # None: the dataset's own (none: not digits)
     results = experiment.train_and_evaluate(cfg, log=lambda line: None)
     assert results['test_examples'] == 60 and results['test_accuracy'] > 0.9
     report = tmp_path / 'report'

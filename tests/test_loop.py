@@ -101,6 +101,20 @@ def test_label_smoothing_matches_keras_and_zero_is_plain():
                                   loop.example_losses(logits, labels).numpy())
 
 
+def test_a_negative_is_trained_towards_the_uniform_distribution():
+    """Outlier exposure: a label equal to the number of classes targets 1/classes each, smoothed or not;
+    digits' losses are unchanged by the negatives beside them."""
+    rng = np.random.default_rng(1)
+    logits = tf.constant(rng.normal(size=(4, 10)), tf.float32)
+    labels = tf.constant([3, 10, 7, 10], tf.int32)
+    uniform = -tf.reduce_mean(tf.nn.log_softmax(logits), axis=-1).numpy()
+    for smoothing in (0.0, 0.1):
+        losses = loop.smoothed_losses(logits, labels, smoothing, negatives=True).numpy()
+        np.testing.assert_allclose(losses[[1, 3]], uniform[[1, 3]], rtol=1e-5)
+        digits = loop.smoothed_losses(tf.gather(logits, [0, 2]), tf.constant([3, 7]), smoothing).numpy()
+        np.testing.assert_allclose(losses[[0, 2]], digits, rtol=1e-5)
+
+
 def test_label_smoothing_trains_and_evaluates_with_the_plain_loss(tmp_path, tiny_data_dir):
     """Smoothed targets keep the training loss above the smoothing's entropy floor; evaluation stays plain."""
     cfg = smoke_config(str(tmp_path), tiny_data_dir, arch='simple', label_smoothing=0.2)

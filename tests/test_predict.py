@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import bomb_bytes, run_module
-from digits import classify, config, data, export, images, synthetic
+from digits import classify, config, data, export, images, reader, synthetic
 
 
 def write_inputs(directory) -> list[str]:
@@ -52,10 +52,12 @@ def test_cli_classifies_every_readable_file_and_reports_the_others(smoke_run, tm
     assert [r['file'] for r in records] == paths[:5]
     for record, line in zip(records, lines):
         top3 = record['top3']
-        assert [t['digit'] for t in top3][0] == record['digit'] and len({t['digit'] for t in top3}) == 3
+        refused = record['probability'] < reader.REFUSE_BELOW  # the tiny model is unsure of most
+        assert record['digit'] == (None if refused else top3[0]['digit']) and len({t['digit'] for t in top3}) == 3
         probs = [t['probability'] for t in top3]
         assert probs == sorted(probs, reverse=True) and record['probability'] == probs[0] and sum(probs) <= 1.0001
-        assert line.startswith(f'{record["file"]}: {record["digit"]} ({100 * record["probability"]:.1f}%)  next ')
+        assert line.startswith(f'{record["file"]}: ? (not read as a digit; at most ' if refused else
+                               f'{record["file"]}: {record["digit"]} ({100 * record["probability"]:.1f}%)  next ')
     saved = sorted(os.listdir(seen))
     assert saved == ['anim.png', 'grey.png', 'ink.png', 'rgb.png', 'win.png']
     assert np.array(Image.open(seen / 'grey.png')).shape == (28, 28)
@@ -81,6 +83,21 @@ def test_cli_usage_errors_are_one_line(args, message):
 # copies 0.06 points above the originals (70 digits change, either way, per 10,000: scripts/read_on_paper.py),
 # so sampling moves the difference by about 3 digits in 1,000: the margin is 4 standard deviations of that.
 PAPER_DIGITS = 1000
+
+
+def test_a_refused_mark_is_null_in_json_and_question_mark_in_print():
+    """describe_reading / format_prediction for a number with a refused mark and for one refused mark alone."""
+    sure, unsure = np.full(10, 0.001), np.full(10, 0.1)
+    sure[2] = 0.991
+    unsure[4] = 0.19
+    readings = [reader.Reading((0, 0, 9, 9), None, p) for p in (sure, unsure, sure)]
+    number = {'file': 'n.png', **classify.describe_reading(readings)}
+    assert number['text'] == '2?2' and [d['digit'] for d in number['digits']] == [2, None, 2]
+    assert 'digit' not in number and number['digits'][1]['top3'][0] == {'digit': 4, 'probability': 0.19}
+    assert classify.format_prediction(number) == 'n.png: 2?2  (2 99.1%, ? 19.0%, 2 99.1%)'
+    one = {'file': 'a.png', **classify.describe_reading(readings[1:2])}
+    assert (one['digit'], one['text'], json.loads(json.dumps(one))['digit']) == (None, '?', None)
+    assert classify.format_prediction(one).startswith('a.png: ? (not read as a digit; at most 4 (19.0%), ')
 
 
 def test_predict_reads_a_number_end_to_end(real_model, tmp_path):

@@ -71,3 +71,24 @@ def test_too_many_digits_and_a_blank_page_are_one_line(model, test_digits):
         reader.read(synthetic.spaced_number(test_digits.images[:13], [6] * 13), model, 'long')
     with pytest.raises(DigitsError, match=r'^empty: blank: no ink differs from the paper$'):
         reader.read(np.ones((50, 80, 1), np.float32), model, 'empty')
+
+
+def bars_and_a_blob(batch: np.ndarray) -> np.ndarray:
+    """A stand-in model: a thin mark reads as a 1 at 99%; a heavy one (a filled square, or a slice of it) gets
+    10% for each digit."""
+    heavy = batch.reshape(len(batch), -1).mean(axis=1) > 50  # a bar: 26; the square or a slice of it: 65+
+    probs = np.full((len(batch), 10), 0.01 / 9)
+    probs[:, 1] = 0.99
+    probs[heavy] = 0.1
+    return probs
+
+
+def test_a_mark_no_digit_is_likely_for_is_refused_in_place():
+    bar, blob = np.zeros((28, 28), np.uint8), np.zeros((28, 28), np.uint8)
+    bar[4:24, 12:16], blob[6:22, 6:22] = 255, 255
+    page = synthetic.spaced_number(np.stack([bar, blob, bar]), [12, 12, 0])
+    readings = reader.read(page, bars_and_a_blob, 'page')
+    assert [r.digit for r in readings] == [1, None, 1] and reader.text_of(readings) == '1?1'
+    assert readings[1].probabilities.max() < reader.REFUSE_BELOW
+    [alone] = reader.read(synthetic.ink_on_paper(blob), bars_and_a_blob, 'blob')
+    assert alone.digit is None and reader.text_of([alone]) == '?'

@@ -127,7 +127,7 @@ function showError(text) { document.getElementById('error').textContent = text; 
 function resetReading() {
   readSeq++;
   clearTimeout(readTimer);
-  document.getElementById('digit').textContent = '?';
+  document.getElementById('digit').textContent = '–';  // nothing read yet ('?' is a refused mark)
   document.getElementById('probability').textContent = 'Write a digit or a number';
   document.getElementById('candidates').textContent = '';
   document.getElementById('digits').replaceChildren();
