@@ -58,15 +58,16 @@ def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log)
     spec, arrays = datasets.DATASETS[config.dataset], data.load(config.dataset, config.data_dir)
     train_split, eval_split, eval_name = split_for_training(arrays, config)
     digit_count = len(train_split)
-    train_split = negatives.with_negatives(train_split, config.negatives, config.seed, spec.num_classes)
-    steps_per_epoch = config.steps_per_epoch(len(train_split))
-    total_steps = config.total_steps(len(train_split))
+    num_examples = digit_count + negatives.count_for(digit_count, config.negatives)
+    steps_per_epoch = config.steps_per_epoch(num_examples)
+    total_steps = config.total_steps(num_examples)
     finished = finished_results(run, total_steps)
     if finished:
         log(f'digits: run {run.root} already finished at step {finished["global_step"]} (test accuracy '
             f'{100 * finished["test_accuracy"]:.2f}%, {run.results_path}); nothing to do. Use a new '
             f'--run_name to train again')
         return finished
+    train_split = with_negatives(config, train_split)  # after the check: a finished run needs no marks made
     members = f' x {config.ensemble}' if config.ensemble > 1 else ''  # an ensemble of that many
     refusing = f' + {len(train_split) - digit_count} not digits' if len(train_split) > digit_count else ''
     log(f'digits: {config.dataset} ({data.source_of(config.dataset, config.data_dir)}): {digit_count} train'
@@ -168,6 +169,12 @@ def prepare_run_dir(config: config_lib.TrainConfig, chief: bool) -> run_dir.RunD
     return run
 
 
+def with_negatives(config: config_lib.TrainConfig, split: data.Split) -> data.Split:
+    """The training split with config's marks that are not digits after it (none with --negatives=0)."""
+    return negatives.with_negatives(split, config.negatives, config.seed,
+                                    datasets.DATASETS[config.dataset].num_classes)
+
+
 def split_for_training(arrays: data.Arrays, config: config_lib.TrainConfig):
     """(train, eval, eval name): the test set, or a held-out part of the training set to tune on."""
     if config.validation_split:
@@ -264,8 +271,7 @@ def run_eval_on(strategy, model, split: data.Split, batch_size: int) -> dict:
 def early_losses(cfg: config_lib.TrainConfig, steps: int) -> list[float]:
     """The mean training loss of each tf.function call over cfg's first `steps` steps."""
     keras.utils.set_random_seed(cfg.seed)
-    train = data.load(cfg.dataset, cfg.data_dir).train
-    train = negatives.with_negatives(train, cfg.negatives, cfg.seed, datasets.DATASETS[cfg.dataset].num_classes)
+    train = with_negatives(cfg, data.load(cfg.dataset, cfg.data_dir).train)
     total_steps = cfg.total_steps(len(train))
     state = create_train_state(cfg, total_steps)
     strategy = tf.distribute.get_strategy()

@@ -30,9 +30,14 @@ KINDS = ('glyph', 'scribble', 'pair')
 SCRIBBLE_PENS = (4, 6, 8, 12, 16, 20)
 
 
+def count_for(num_digits: int, fraction: float) -> int:
+    """How many marks with_negatives adds to a training set of num_digits digits."""
+    return round(fraction * num_digits)
+
+
 def with_negatives(split: data.Split, fraction: float, seed: int, num_classes: int) -> data.Split:
-    """split and round(fraction x its size) marks that are not digits after it, labelled num_classes."""
-    count = round(fraction * len(split))
+    """split and count_for(its size, fraction) marks that are not digits after it, labelled num_classes."""
+    count = count_for(len(split), fraction)
     if not count:
         return split
     marks = make_negatives(split.images, count, seed)
@@ -44,13 +49,10 @@ def make_negatives(digits: np.ndarray, count: int, seed: int) -> np.ndarray:
     """`count` marks that are not digits, uint8 [count, 28, 28] MNIST-style, a third of each kind, a pure
     function of (digits, count, seed). digits: uint8 [n, 28, 28] training digits, for the pairs."""
     rng = np.random.default_rng([seed, 0x6e6567])  # its own stream: the training order's is untouched
-    kinds = rng.permutation(np.arange(count) % len(KINDS))
-    makers = {'glyph': lambda: font_glyph(TRAIN_FONTS, rng), 'scribble': lambda: scribble(rng),
-              'pair': lambda: digit_pair(digits, rng)}
-    marks = np.empty((count, 28, 28), np.uint8)
-    for i, kind in enumerate(kinds):
-        marks[i] = images.ink_to_mnist(makers[KINDS[kind]]())
-    return marks
+    makers = (lambda: font_glyph(TRAIN_FONTS, rng), lambda: scribble(rng), lambda: digit_pair(digits, rng))
+    kinds = rng.permutation(np.arange(count) % len(makers))  # KINDS, in this order
+    marks = [images.ink_to_mnist(makers[kind]()) for kind in kinds]
+    return np.stack(marks) if marks else np.zeros((0, 28, 28), np.uint8)
 
 
 def font_glyph(fonts: tuple[str, ...], rng: np.random.Generator, glyph: str | None = None) -> np.ndarray:
@@ -94,7 +96,7 @@ def smooth_curve(points: np.ndarray, per_segment: int = 12) -> list[tuple[float,
 
 
 def digit_pair(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Ink [28, w] of two random digits side by side, their boxes overlapping by 4-12 columns."""
+    """Ink [h, w] of two random digits side by side on a page, their boxes overlapping by 4-12 columns."""
     a, b = digits[rng.integers(len(digits), size=2)]
     return 1.0 - synthetic.touching_pair(a, b, int(rng.integers(4, 13)))[..., 0]
 
@@ -104,4 +106,3 @@ def glyph_marks(fonts: tuple[str, ...], seed: int) -> tuple[np.ndarray, list[str
     rng = np.random.default_rng(seed)
     marks = [(glyph, images.ink_to_mnist(font_glyph((font,), rng, glyph))) for font in fonts for glyph in GLYPHS]
     return np.stack([mark for _, mark in marks]), [glyph for glyph, _ in marks]
-

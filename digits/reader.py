@@ -30,7 +30,7 @@ REFUSE_BELOW = 0.5
 REFUSED = '?'  # a refused mark in a reading's text
 # Each digit read costs this much more (-log probability), so that splitting one mark into more digits
 # must pay for itself: a W is not read as "1?7", while touching digits whose halves read confidently still
-# split. 1.0 refused 85% of pen-drawn marks against 82% at 0 and kept 91% of touching pairs (experiment log).
+# split (docs/experiments/2026-12-02-refusing.md measures it against the alternatives).
 DIGIT_COST = 1.0
 
 
