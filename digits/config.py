@@ -9,6 +9,7 @@ adds its flag, its check, its resume rule and its HParams entry. Only entry poin
 import dataclasses
 import datetime
 import os
+import re
 import types
 from typing import Callable
 
@@ -231,10 +232,19 @@ class PredictConfig:
 @dataclasses.dataclass(frozen=True)
 class ServeConfig:
     """What `python -m digits.serve` serves, where, and how much it accepts."""
-    model: str  # An exported SavedModel directory.
+    model: str  # An export, or a TF Serving base path (<base>/<version>/saved_model.pb: the highest served).
     host: str = '127.0.0.1'  # Loopback: only this machine can reach the page unless asked otherwise.
     port: int = 8000
-    max_body_mb: float = 4.0  # Larger request bodies get 413.
+    grpc_port: int | None = None  # TF Serving's gRPC API on this port (TF Serving's own: 8500); None: off.
+    max_body_mb: float = 4.0  # Larger request bodies get 413; larger gRPC messages RESOURCE_EXHAUSTED.
+    threads: int = 16  # Workers of the HTTP server (and of the gRPC server): a bounded pool.
+    max_connections: int = 1000  # Connections open at once; more wait to be accepted.
+    enable_batching: bool = True  # Join concurrent requests into one model call (TF Serving's flag).
+    max_batch_size: int = 32  # Images in one batched call.
+    batch_timeout_micros: int = 0  # How long a batch waits for more requests once it has one.
+    version_labels: tuple[str, ...] = ('stable',)  # TF Serving version labels naming the version served.
+    cors_origin: str | None = None  # Allow pages of this origin ('*': any) to call the APIs; None: none.
+    drain_seconds: float = 10.0  # On SIGTERM, requests in flight get this long to finish.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,12 +348,32 @@ def define_predict_flags(fv: flags.FlagValues = flags.FLAGS):
 
 def define_serve_flags(fv: flags.FlagValues = flags.FLAGS):
     """Flags of `python -m digits.serve`."""
-    flags.DEFINE_string('model', None, 'Exported SavedModel directory (models/<run_name>).', flag_values=fv)
-    flags.DEFINE_string('host', ServeConfig.host, 'Address to listen on (127.0.0.1: this machine only; '
-                        '0.0.0.0: every interface).', flag_values=fv)
-    flags.DEFINE_integer('port', ServeConfig.port, 'Port to listen on (0: any free port).', flag_values=fv)
-    flags.DEFINE_float('max_body_mb', ServeConfig.max_body_mb, 'Largest request body accepted, in MB; '
-                       'larger ones get 413.', flag_values=fv)
+    d = ServeConfig
+    flags.DEFINE_string('model', None, 'Exported SavedModel directory (models/<run_name>), or a TF Serving base '
+                        'path (<base>/<version>/saved_model.pb; the highest version is served).', flag_values=fv)
+    flags.DEFINE_string('host', d.host, 'Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every '
+                        'interface).', flag_values=fv)
+    flags.DEFINE_integer('port', d.port, 'HTTP port: the page, /api/predict and TF Serving\'s REST API (0: any '
+                         'free port).', flag_values=fv)
+    flags.DEFINE_integer('grpc_port', d.grpc_port, 'Also serve TF Serving\'s gRPC API on this port (TF Serving '
+                         'uses 8500; 0: any free port; unset: no gRPC).', flag_values=fv)
+    flags.DEFINE_float('max_body_mb', d.max_body_mb, 'Largest request body accepted, in MB; larger ones get 413 '
+                       '(gRPC: RESOURCE_EXHAUSTED).', flag_values=fv)
+    flags.DEFINE_integer('threads', d.threads, 'Workers answering requests (HTTP, and gRPC alike).', flag_values=fv)
+    flags.DEFINE_integer('max_connections', d.max_connections, 'Connections open at once; more wait to be '
+                         'accepted.', flag_values=fv)
+    flags.DEFINE_bool('enable_batching', d.enable_batching, 'Join concurrent requests into one model call, as TF '
+                      'Serving\'s --enable_batching does.', flag_values=fv)
+    flags.DEFINE_integer('max_batch_size', d.max_batch_size, 'Images in one batched model call.', flag_values=fv)
+    flags.DEFINE_integer('batch_timeout_micros', d.batch_timeout_micros, 'How long a batch waits for more '
+                         'requests once it has one (0: it takes what is queued while the model was busy).',
+                         flag_values=fv)
+    flags.DEFINE_list('version_labels', list(d.version_labels), 'TF Serving version labels naming the version '
+                      'served (/v1/models/digits/labels/<label>).', flag_values=fv)
+    flags.DEFINE_string('cors_origin', d.cors_origin, 'Let pages of this origin (e.g. https://example.org; *: '
+                        'any) call the APIs from a browser; unset: only the page served here.', flag_values=fv)
+    flags.DEFINE_float('drain_seconds', d.drain_seconds, 'On SIGTERM, requests in flight get this long to '
+                       'finish.', flag_values=fv)
 
 
 def define_sweep_flags(fv: flags.FlagValues = flags.FLAGS):
@@ -389,12 +419,31 @@ def serve_config_from_flags(values: flags.FlagValues) -> ServeConfig:
     if not values['model'].value:
         raise DigitsError('--model is required: the exported model to serve, e.g. --model=models/<run_name>')
     config = ServeConfig(**{f.name: values[f.name].value for f in dataclasses.fields(ServeConfig)})
-    if not 0 <= config.port < 65536:
-        raise DigitsError(f'--port ({config.port}) must be in [0, 65536)')
-    problem = positive(config.max_body_mb)
+    config = dataclasses.replace(config, version_labels=tuple(config.version_labels))
+    problem = serve_config_problem(config)
     if problem:
-        raise DigitsError(f'--max_body_mb ({config.max_body_mb}) {problem}')
+        raise DigitsError(problem)
     return config
+
+
+def serve_config_problem(config: ServeConfig) -> str | None:
+    """What is wrong with a ServeConfig, naming the flag and its value; None if nothing."""
+    for name in ('port', 'grpc_port'):
+        value = getattr(config, name)
+        if value is not None and not 0 <= value < 65536:
+            return f'--{name} ({value}) must be in [0, 65536)'
+    if config.grpc_port and config.grpc_port == config.port:
+        return f'--grpc_port ({config.grpc_port}) must differ from --port'
+    checks = [('max_body_mb', positive), ('threads', positive), ('max_connections', positive),
+              ('max_batch_size', positive), ('batch_timeout_micros', non_negative), ('drain_seconds', non_negative)]
+    for name, check in checks:
+        problem = check(getattr(config, name))
+        if problem:
+            return f'--{name} ({getattr(config, name)}) {problem}'
+    bad = [label for label in config.version_labels if not re.fullmatch(r'[^/:]+', label) or label.isdigit()]
+    if bad:
+        return f'--version_labels ({",".join(config.version_labels)}) has {bad[0]!r}: a label is a name without / or :'
+    return None
 
 
 def train_config_from_flags(values: flags.FlagValues, now: datetime.datetime | None = None,

@@ -18,6 +18,10 @@ import tensorflow as tf
 from digits.errors import DigitsError
 
 
+# Each signature's input dtype and its largest pixel value (the smallest is 0).
+SIGNATURES = {'serving_default': ('float32', 1.0), 'serving_uint8': ('uint8', 255)}
+
+
 class Classifier(tf.Module):
     """Wraps a logits model with the input conventions of the export."""
 
@@ -39,10 +43,8 @@ def save(model: keras.Model, export_dir: str, image_shape: tuple[int, int]):
     """Exports `model` (taking images of image_shape) to export_dir, replacing what is there only once
     the new export is complete."""
     classifier = Classifier(model, image_shape)
-    signatures = {
-        'serving_default': classifier.serve.get_concrete_function(tf.TensorSpec(None, tf.float32, 'images')),
-        'serving_uint8': classifier.serve.get_concrete_function(tf.TensorSpec(None, tf.uint8, 'images')),
-    }
+    signatures = {name: classifier.serve.get_concrete_function(tf.TensorSpec(None, dtype, 'images'))
+                  for name, (dtype, _) in SIGNATURES.items()}
     parent = os.path.dirname(os.path.abspath(export_dir))
     staging = os.path.join(parent, f'.{os.path.basename(export_dir)}.{uuid.uuid4().hex[:8]}.tmp')
     try:

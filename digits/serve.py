@@ -1,7 +1,9 @@
-"""Reads handwriting in a browser: python -m digits.serve --model=models/<run> [--host=127.0.0.1] [--port=8000]
+"""Reads handwriting in a browser, and serves the model as TensorFlow Serving does:
+python -m digits.serve --model=models/<run> [--port=8000] [--grpc_port=8500]
 
 Serves a page to write digits on (and to drop image files on), a JSON API (POST /api/predict with an
-image file) and TensorFlow Serving's REST predict API (/v1/models/digits), until Ctrl-C or SIGTERM.
+image file), TensorFlow Serving's REST API (/v1/models/digits) and, with --grpc_port, its gRPC API;
+concurrent requests share batched model calls. Until Ctrl-C or SIGTERM (requests in flight finish).
 """
 from absl import flags
 

@@ -1,35 +1,42 @@
 """The HTTP app of digits.serve: a page to write digits on, a JSON API to read them, and TensorFlow
-Serving's REST predict API, all from one loaded export.
+Serving's REST API, all from one loaded export; and the server that runs it (with TF Serving's gRPC API
+beside it, digits.grpc_service).
 
   GET  /                           the page (digits/static/: index.html, app.js, style.css; no CDN)
   GET  /static/<file>              the page's own files, and nothing else whatever the path says
   POST /api/predict                an image file (PNG, JPEG, GIF, BMP) of a digit or a number, read as
                                    digits.predict reads files -> {text, digits: [{digit, probability, top3,
                                    box, probabilities, image}, ...]} (+ the one digit's fields at the top)
-  GET  /v1/models/digits           TF Serving's model status
-  POST /v1/models/digits:predict   TF Serving's REST predict: {"instances": [28x28 or 28x28x1 floats in
-                                   [0, 1], ...]} -> {"predictions": [[p0, ..., p9], ...]}
+  GET  /v1/models/digits[/versions/<n>|/labels/<label>]            TF Serving's model status
+  GET  /v1/models/digits[/versions/<n>|/labels/<label>]/metadata   its signature_def map
+  POST /v1/models/digits[/versions/<n>|/labels/<label>]:predict    {"signature_name"?, "instances": [...]}
+                                   -> {"predictions": [{"probabilities", "logits"}, ...]}, or
+                                   {"inputs": ...} -> {"outputs": {"probabilities", "logits"}}
 
-Every error is JSON {"error": "..."} with a 4xx status (413 for a body over --max_body_mb or an image
-declaring too many pixels); the server keeps serving.
+Every error is JSON {"error": "..."} with a 4xx status (TF Serving's own for its API; 413 for a body over
+--max_body_mb or an image declaring too many pixels); the server keeps serving. Every model call goes
+through one function, batched (digits.batching) unless --noenable_batching.
 """
 import base64
 import json
 import os
+import signal
+import threading
+import time
 
 import numpy as np
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from digits import classify, images, reader
+from digits import classify, images, reader, tf_serving
 from digits.errors import DigitsError
 
-MODEL_NAME = 'digits'  # the name TF Serving clients address: /v1/models/digits
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
 CONTENT_TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
                  '.css': 'text/css; charset=utf-8'}
-MAX_INSTANCES = 1024  # per TF Serving request: a batch the model answers in well under a second
 
 
 def load_static() -> dict:
@@ -44,32 +51,44 @@ def load_static() -> dict:
 
 
 class DigitsApp:
-    """A WSGI app around an export's serve function (thread-safe: a tf.function called from many threads)."""
+    """A WSGI app around one model function (thread-safe: called from many threads at once)."""
 
-    def __init__(self, module, *, max_body_bytes: int):
-        self._module = module  # its serve function needs the module (and so its variables) alive
+    def __init__(self, servable: tf_serving.Servable, model: tf_serving.Model, *, max_body_bytes: int,
+                 cors_origin: str | None = None):
+        self._servable, self._model, self._cors_origin = servable, model, cors_origin
         self._files = load_static()
+        self.max_body_bytes = max_body_bytes
         self._request_class = type('LimitedRequest', (Request,), {'max_content_length': max_body_bytes})
         self._urls = Map([
             Rule('/', endpoint='page', methods=['GET']),
             Rule('/static/<name>', endpoint='static', methods=['GET']),
             Rule('/api/predict', endpoint='predict', methods=['POST']),
-            Rule(f'/v1/models/{MODEL_NAME}', endpoint='model_status', methods=['GET']),
-            Rule(f'/v1/models/{MODEL_NAME}:predict', endpoint='tf_serving_predict', methods=['POST']),
+            Rule('/v1/models/<path:rest>', endpoint='tf_serving', methods=['GET', 'POST']),
         ])
 
     def __call__(self, environ, start_response):
         request = self._request_class(environ)
-        try:
-            endpoint, args = self._urls.bind_to_environ(environ).match()
-            response = getattr(self, endpoint)(request, **args)
-        except HTTPException as e:
-            response = json_response({'error': describe_http_error(e, request)}, e.code)
-        except images.ImageTooLarge as e:
-            response = json_response({'error': str(e)}, 413)
-        except DigitsError as e:
-            response = json_response({'error': str(e)}, 400)
+        if request.method == 'OPTIONS' and self._cors_origin:
+            response = Response(status=204, headers=preflight_headers())
+        else:
+            response = self.answer(request)
+        if self._cors_origin:
+            response.headers.update({'Access-Control-Allow-Origin': self._cors_origin, 'Vary': 'Origin'})
         return response(environ, start_response)
+
+    def answer(self, request) -> Response:
+        """The response to one request, errors included."""
+        try:
+            endpoint, args = self._urls.bind_to_environ(request.environ).match()
+            return getattr(self, endpoint)(request, **args)
+        except HTTPException as e:
+            return json_response({'error': describe_http_error(e, request)}, e.code)
+        except images.ImageTooLarge as e:
+            return json_response({'error': str(e)}, 413)
+        except tf_serving.ServingError as e:
+            return json_response({'error': str(e)}, tf_serving.HTTP_STATUS[e.code])
+        except DigitsError as e:
+            return json_response({'error': str(e)}, 400)
 
     def page(self, request):
         return self.static(request, 'index.html')
@@ -84,8 +103,7 @@ class DigitsApp:
         """An image file -> the digits read, each with its probabilities and the 28x28 image the model saw
         (a PNG data URL); for an image of one digit, that digit's fields at the top level too."""
         image = images.decode_image(request.get_data(cache=False), 'the request body')
-        readings = reader.read(image, lambda batch: self._module.serve(batch)['probabilities'].numpy(),
-                               'the request body')
+        readings = reader.read(image, lambda batch: self._model(batch)['probabilities'], 'the request body')
         answer = classify.describe_reading(readings)
         for digit, reading in zip(answer['digits'], readings):
             digit.update(probabilities=reading.probabilities.tolist(), image=png_data_url(reading.image))
@@ -93,15 +111,23 @@ class DigitsApp:
             answer.update(probabilities=answer['digits'][0]['probabilities'], image=answer['digits'][0]['image'])
         return json_response(answer)
 
-    def model_status(self, request):
-        """What TF Serving answers for a loaded model (GetModelStatus)."""
-        return json_response({'model_version_status': [
-            {'version': '1', 'state': 'AVAILABLE', 'status': {'error_code': 'OK', 'error_message': ''}}]})
-
-    def tf_serving_predict(self, request):
-        """TF Serving's row format: each instance a 28x28 (or 28x28x1) digit, floats in [0, 1]."""
-        batch = parse_instances(request.get_data(cache=False))
-        return json_response({'predictions': self._module.serve(batch)['probabilities'].numpy().tolist()})
+    def tf_serving(self, request, rest: str):
+        """TF Serving's REST API: the path read as its regexes read it, then status, metadata or predict."""
+        parsed = tf_serving.parse_rest_path(request.path)
+        verb = parsed and parsed[3]
+        if not parsed or (request.method == 'GET') != (verb in ('status', 'metadata')):
+            raise tf_serving.ServingError('INVALID_ARGUMENT', f'Malformed request: {request.method} {request.path}')
+        name, version, label, verb = parsed
+        tf_serving.check_model(self._servable, name, version, label)
+        if verb == 'status':
+            return json_response(tf_serving.to_json(tf_serving.status_response(self._servable)))
+        if verb == 'metadata':
+            return json_response(tf_serving.metadata_json(self._servable))
+        if verb != 'predict':
+            raise tf_serving.ServingError('UNIMPLEMENTED', f':{verb} needs a {verb} signature; this model '
+                                                           f'answers :predict')
+        _, pixels, format_ = tf_serving.parse_rest_predict(parse_json(request.get_data(cache=False)))
+        return json_response(tf_serving.rest_predict_answer(self._model(pixels), format_))
 
 
 def png_data_url(digit: np.ndarray) -> str:
@@ -109,29 +135,18 @@ def png_data_url(digit: np.ndarray) -> str:
     return 'data:image/png;base64,' + base64.b64encode(images.png_bytes(digit)).decode('ascii')
 
 
-def parse_instances(body: bytes) -> np.ndarray:
-    """float32 [n, 28, 28] from a TF Serving request body; DigitsError says what is wrong with it.
-
-    28x28 is the MNIST-style digit (images.FRAME) that the page and /api/predict also give the model."""
+def parse_json(body: bytes):
+    """A request body's JSON; INVALID_ARGUMENT if it is not JSON."""
     try:
-        request = json.loads(body)
+        return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DigitsError(f'the body is not JSON ({e})') from None
-    instances = request.get('instances') if isinstance(request, dict) else None
-    if not isinstance(instances, list) or not instances:
-        raise DigitsError('expected {"instances": [...]}: a non-empty list of 28x28 (or 28x28x1) digits')
-    if len(instances) > MAX_INSTANCES:
-        raise DigitsError(f'{len(instances)} instances; at most {MAX_INSTANCES} per request')
-    instances = [i['images'] if isinstance(i, dict) and 'images' in i else i for i in instances]
-    try:
-        batch = np.asarray(instances, dtype=np.float32)
-    except (ValueError, TypeError):
-        raise DigitsError('each instance must be a 28x28 (or 28x28x1) array of numbers') from None
-    side = images.FRAME
-    if batch.shape[1:] not in ((side, side), (side, side, 1)) or not np.isfinite(batch).all():
-        raise DigitsError(f'instances have shape {list(batch.shape[1:])}; each must be a {side}x{side} (or '
-                          f'{side}x{side}x1) array of finite numbers in [0, 1]')
-    return batch.reshape(-1, side, side)
+        raise tf_serving.ServingError('INVALID_ARGUMENT', f'the body is not JSON ({e})') from None
+
+
+def preflight_headers() -> dict:
+    """What a browser's CORS preflight asks to know (with --cors_origin)."""
+    return {'Access-Control-Allow-Methods': 'GET, POST, OPTIONS', 'Access-Control-Allow-Headers': 'Content-Type',
+            'Access-Control-Max-Age': '600'}
 
 
 def describe_http_error(error: HTTPException, request) -> str:
@@ -151,27 +166,139 @@ def json_response(payload: dict, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, content_type='application/json')
 
 
-def serve(config, log=print):
-    """Loads config.model and serves it on config.host:config.port until SIGTERM or SIGINT."""
-    import logging
-    import signal
-    import threading
-    from werkzeug.serving import make_server
+# Waitress closes a connection idle this long (no request in it): idle and half-sent connections hold
+# no worker, only a socket, until then.
+CHANNEL_TIMEOUT_SECONDS = 60
+
+
+def load_model(export_dir: str) -> tf_serving.Model:
+    """The export's serve function as numpy in, numpy out (the closure keeps its variables alive)."""
     from digits import export
-    logging.getLogger('werkzeug').setLevel(logging.WARNING)  # a line per request would bury ours; errors stay
-    app = DigitsApp(export.load(config.model), max_body_bytes=int(config.max_body_mb * 1e6))
+    module = export.load(export_dir)
+
+    def model(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: value.numpy() for name, value in module.serve(pixels).items()}
+    return model
+
+
+def warm_up(app: DigitsApp, model: tf_serving.Model, max_batch_size: int):
+    """Runs every batch size the batcher can form, and the page's path, before the port opens: the first
+    call of a shape builds its kernels, and no client should wait for that."""
+    from werkzeug.test import Client
+    from digits import synthetic
+    for size in range(1, max_batch_size + 1):
+        model(np.zeros((size, images.FRAME, images.FRAME), np.float32))
+    page = synthetic.render_strokes(synthetic.STROKES[8], 16)[..., 0]
+    answer = Client(app).post('/api/predict', data=images.png_bytes(np.round(page * 255).astype(np.uint8)))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+
+class JsonErrorTask(ErrorTask):
+    """Waitress's own refusals (a malformed request, a body over --max_body_mb) as the app's: one line of
+    JSON."""
+
+    def execute(self):
+        error = self.request.error
+        message = (f'the body is larger than the server accepts ({self.channel.server.adj.max_request_body_size:,} '
+                   f'bytes; --max_body_mb)' if error.code == 413 else f'{error.reason}: {error.body}')
+        body = json.dumps({'error': message}).encode()
+        self.status = f'{error.code} {error.reason}'
+        self.response_headers.append(('Content-Type', 'application/json'))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class DrainingChannel(HTTPChannel):
+    """A connection that reads no new request once the server drains (its answers still go out)."""
+    error_task_class = JsonErrorTask
+
+    def readable(self):
+        return not getattr(self.server, 'draining', False) and super().readable()
+
+
+def make_http_server(app: DigitsApp, config):
+    """Waitress on config.host:config.port: a bounded pool of workers; requests are read (and answers
+    written) by its event loop, so a slow or stalled client holds a socket, never a worker."""
+    import logging
+    import waitress
+    logging.getLogger('waitress.queue').setLevel(logging.ERROR)  # 'Task queue depth' under load is expected
     try:
-        server = make_server(config.host, config.port, app, threaded=True)
+        server = waitress.create_server(
+            app, host=config.host, port=config.port, threads=config.threads, connection_limit=config.max_connections,
+            channel_timeout=CHANNEL_TIMEOUT_SECONDS, max_request_body_size=app.max_body_bytes,
+            asyncore_use_poll=True, ident='digits.serve', clear_untrusted_proxy_headers=True)
     except OSError as e:
         raise DigitsError(f'cannot listen on --host={config.host} --port={config.port}: {e.strerror}') from None
-    stop = lambda signum, frame: threading.Thread(target=server.shutdown).start()
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
-    log(f'digits.serve: reading digits with {config.model} at http://{config.host}:{server.server_port}/ '
-        f'(Ctrl-C to stop)')
+    server.channel_class = DrainingChannel
+    return server
+
+
+def run_until_signal(server):
+    """Runs waitress's event loop until SIGTERM or SIGINT."""
+    from waitress import wasyncore
+    stopping = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stopping.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server.serve_forever()
+        while not stopping.is_set():
+            wasyncore.loop(timeout=0.2, map=server._map, use_poll=True, count=1)
     finally:
-        server.server_close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def close(server, seconds: float):
+    """Ends waitress: its workers get `seconds` to finish, then every connection is closed."""
+    from waitress import wasyncore
+    server.task_dispatcher.shutdown(timeout=seconds)
+    wasyncore.close_all(server._map)
+
+
+def drain(server, seconds: float):
+    """Stops accepting and reading requests, then serves until no answer is due (or seconds pass)."""
+    from waitress import wasyncore
+    server.draining = True
+    wasyncore.dispatcher.close(server)  # the listening socket only; open connections stay
+    deadline = time.monotonic() + seconds
+    while any(busy(channel) for channel in list(server._map.values())) and time.monotonic() < deadline:
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+
+
+def busy(channel) -> bool:
+    """A connection with a whole request not yet answered, or an answer not yet sent."""
+    return bool(getattr(channel, 'requests', None) or getattr(channel, 'total_outbufs_len', 0))
+
+
+def serve(config, log=print):
+    """Loads config.model and serves it (HTTP, and gRPC with config.grpc_port) until SIGTERM or SIGINT."""
+    from digits import batching, grpc_service
+    servable = tf_serving.find_servable(config.model, config.version_labels)
+    model = load_model(servable.export_dir)
+    batcher = batching.Batcher(model, max_batch_size=config.max_batch_size,
+                               batch_timeout_micros=config.batch_timeout_micros) if config.enable_batching else None
+    predict = batcher.predict if batcher else model
+    app = DigitsApp(servable, predict, max_body_bytes=int(config.max_body_mb * 1e6), cors_origin=config.cors_origin)
+    warm_up(app, model, config.max_batch_size if batcher else 1)
+    http = make_http_server(app, config)
+    grpc_server = None
+    try:
+        if config.grpc_port is not None:
+            grpc_server, grpc_port = grpc_service.start(
+                servable, predict, host=config.host, port=config.grpc_port, threads=config.threads,
+                max_message_bytes=app.max_body_bytes)
+        log(f'digits.serve: reading digits with {config.model} (version {servable.version}) at '
+            f'http://{config.host}:{http.effective_port}/'
+            + (f' and gRPC {config.host}:{grpc_port}' if grpc_server else '') + ' (Ctrl-C to stop)')
+        run_until_signal(http)
+        # Both stop taking requests at once; those in flight get config.drain_seconds to finish.
+        grpc_stopped = grpc_server.stop(grace=config.drain_seconds) if grpc_server else None
+        drain(http, config.drain_seconds)
+        if grpc_stopped:
+            grpc_stopped.wait()
+    finally:
+        if grpc_server:
+            grpc_server.stop(grace=None)
+        close(http, config.drain_seconds)
+        if batcher:
+            batcher.stop()
     log('digits.serve: stopped')

@@ -1,37 +1,170 @@
-"""Latency and throughput of a running digits.serve under concurrent clients.
+"""Throughput and latency of digits.serve under concurrent clients: REST and gRPC, with and without
+batching, against the same model read in-process one digit per call, in one run.
 
-    python -m digits.serve --model=models/latest &
-    python scripts/load_test.py --url=http://127.0.0.1:8000 --clients=8 --requests=40
+    python scripts/load_test.py --model=models/latest [--rounds=3] [--stall_seconds=30]
 
-Each of --clients threads POSTs --requests MNIST test digits (as PNG files, dark ink on white, 4x
-enlarged) to /api/predict, one after the other; prints the median and 99th-percentile latency, the
-requests per second over the whole run, and how many digits were read right. Sends only to the URL
-given (run it against loopback), and every request has a timeout, so it always finishes.
+Starts two servers on loopback ports (the defaults, batching on; and --noenable_batching), both with
+gRPC. Each round, alternating, measures the in-process rate (the export's serve function, one digit per
+call), then on each server: --clients REST clients and --grpc_clients gRPC clients, each sending
+--requests MNIST test digits one per request over its own connection. Every answer is compared with the
+export's own for that digit (within 1e-5): a wrong answer is counted. Prints per setting the median over
+rounds of requests/s, its ratio to the same round's in-process rate, and the median and 99th-percentile
+latency. Then: /api/predict of a 6-digit number against a 1-digit image (one client, sequential), and
+200 connections left idle or half-sent for --stall_seconds while one client keeps sending.
 """
+import json
+import socket
+import statistics
+import time
+
+import numpy as np
 from absl import flags
 
 from digits import cli, config
+from digits.errors import DigitsError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('url', 'http://127.0.0.1:8000', 'The running digits.serve.')
-flags.DEFINE_integer('clients', 8, 'Concurrent clients.')
-flags.DEFINE_integer('requests', 40, 'Requests per client.')
+flags.DEFINE_string('model', None, 'Exported SavedModel (models/<run_name>, models/latest).')
+flags.DEFINE_integer('clients', 32, 'Concurrent REST clients.')
+flags.DEFINE_integer('grpc_clients', 8, 'Concurrent gRPC clients.')
+flags.DEFINE_integer('requests', 40, 'Requests per client per round.')
+flags.DEFINE_integer('rounds', 3, 'Rounds; every setting is measured once per round, in turn.')
+flags.DEFINE_multi_string('batched_flag', [], 'A digits.serve flag for the batched server, to compare settings '
+                          '(e.g. --batched_flag=--batch_timeout_micros=2000).')
+flags.DEFINE_integer('stall_seconds', 30, 'How long the 200 stalled connections stay open (0: skip).')
 config.define_data_flags()
+
+
+def in_process_rate(module, pixels: np.ndarray, seconds: float = 3.0) -> float:
+    """Digits per second of the export's serve function called with one digit at a time."""
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        module.serve(pixels[calls % len(pixels)][None])['probabilities'].numpy()
+        calls += 1
+    return calls / (time.perf_counter() - start)
+
+
+def count_wrong(load: dict, want: np.ndarray, clients: int, output) -> int:
+    """Answers that are not 200 or differ from the export's own by more than 1e-5."""
+    wrong = 0
+    for c, client in enumerate(load['results']):
+        for i, (status, answer, _) in enumerate(client):
+            expected = want[(c + i * clients) % len(want)]
+            wrong += status != 200 or not np.allclose(output(answer), expected, atol=1e-5)
+    return wrong
+
+
+def measure(server: dict, api: str, bodies: dict, want: np.ndarray) -> dict:
+    """One setting's figures: requests/s, latencies, wrong answers."""
+    from digits import traffic
+    if api == 'REST':
+        clients, make = FLAGS.clients, lambda: traffic.http_sender(server['url'] + '/v1/models/digits:predict', 30)
+        output = lambda answer: answer['predictions'][0]['probabilities']
+    else:
+        clients, make = FLAGS.grpc_clients, lambda: traffic.grpc_sender(server['grpc'], 30)
+        output = lambda answer: answer['probabilities'][0]
+    load = traffic.run_load(make, bodies[api], clients=clients, requests=FLAGS.requests)
+    return {**traffic.summarize(load), 'wrong': count_wrong(load, want, clients, output)}
+
+
+def request_bodies(pixels: np.ndarray) -> dict:
+    """Each digit as a REST body (uint8, TF Serving's row format) and a gRPC PredictRequest."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+    rest = [json.dumps({'signature_name': 'serving_uint8', 'instances': [p.tolist()]}).encode() for p in pixels]
+    grpc = []
+    for p in pixels:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name, request.model_spec.signature_name = 'digits', 'serving_uint8'
+        request.inputs['images'].CopyFrom(tf.make_tensor_proto(p[None]))
+        grpc.append(request)
+    return {'REST': rest, 'gRPC': grpc}
+
+
+def print_table(figures: dict, rates: list[float]):
+    """Medians over rounds, each setting's rate as a ratio to its round's in-process rate."""
+    print(f'in-process, one digit per call: {statistics.median(rates):.0f} digits/s (median of {len(rates)} rounds)')
+    print(f'{"setting":<28} {"requests/s":>10} {"x in-process":>12} {"p50 ms":>8} {"p99 ms":>8} {"wrong":>6}')
+    for setting, rounds in figures.items():
+        ratio = statistics.median(r['requests_per_sec'] / rate for r, rate in zip(rounds, rates))
+        print(f'{setting:<28} {statistics.median(r["requests_per_sec"] for r in rounds):>10.0f} {ratio:>12.2f} '
+              f'{statistics.median(r["median_ms"] for r in rounds):>8.1f} '
+              f'{statistics.median(r["p99_ms"] for r in rounds):>8.1f} {sum(r["wrong"] for r in rounds):>6}')
+
+
+def page_latency(url: str, pages: dict, requests: int = 30) -> dict:
+    """Median /api/predict latency (ms) of each page, sent by one client in turn."""
+    from digits import images, traffic
+    send = traffic.http_sender(url + '/api/predict', 30, 'image/png')
+    times = {name: [] for name in pages}
+    for _ in range(requests):
+        for name, page in pages.items():
+            start = time.perf_counter()
+            status, answer = send(images.png_bytes(np.round(page[..., 0] * 255).astype(np.uint8)))
+            times[name].append(time.perf_counter() - start)
+            assert status == 200 and len(answer['digits']) == int(name[0]), answer
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+
+
+def stalled_run(server: dict, bodies: list[bytes], seconds: float) -> dict:
+    """200 connections (half idle, half with a request sent in part) open for `seconds` while one REST
+    client keeps sending: its figures."""
+    from digits import traffic
+    port, stalled = int(server['url'].rsplit(':', 1)[1]), []
+    try:
+        for i in range(200):
+            stalled.append(socket.create_connection(('127.0.0.1', port), timeout=10))
+            if i % 2:
+                stalled[-1].sendall(b'POST /v1/models/digits:predict HTTP/1.1\r\nContent-Length: 9000\r\n\r\n{"inst')
+        send, results, end = traffic.http_sender(server['url'] + '/v1/models/digits:predict', 10), [], time.time() + seconds
+        while time.time() < end:
+            start = time.perf_counter()
+            try:
+                status, _ = send(bodies[len(results) % len(bodies)])
+            except OSError:
+                status = 0
+            results.append((status, {}, time.perf_counter() - start))
+        return traffic.summarize({'results': [results], 'seconds': seconds})
+    finally:
+        for connection in stalled:
+            connection.close()
 
 
 def main(argv):
     del argv
-    from digits import data, synthetic, traffic
+    if not FLAGS.model:
+        raise DigitsError('--model is required: the export to serve, e.g. --model=models/latest')
+    from digits import data, export, synthetic, traffic
     test = data.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
-    count = FLAGS.clients * FLAGS.requests
-    load = traffic.run_load(FLAGS.url.rstrip('/') + '/api/predict', synthetic.png_digits(test.images[:count]),
-                            clients=FLAGS.clients, requests=FLAGS.requests)
-    right = sum(status == 200 and answer['digit'] == test.labels[(c + i * FLAGS.clients) % count]
-                for c, client in enumerate(load['results']) for i, (status, answer, _) in enumerate(client))
-    figures = traffic.summarize(load)
-    print(f'{figures["requests"]} requests from {FLAGS.clients} clients: {figures["ok"]} answered 200, {right} read '
-          f'right; latency median {figures["median_ms"]:.1f} ms, 99th percentile {figures["p99_ms"]:.1f} ms; '
-          f'{figures["requests_per_sec"]:.0f} requests/s')
+    pixels = test.images[:max(FLAGS.clients, FLAGS.grpc_clients) * 4]
+    module = export.load(FLAGS.model)
+    want = np.concatenate([module.serve(p[None])['probabilities'].numpy() for p in pixels])
+    bodies = request_bodies(pixels)
+    servers = {}
+    try:
+        for name, extra in (('batched', FLAGS.batched_flag), ('unbatched', ('--noenable_batching',))):
+            proc, url, grpc = traffic.start_server(FLAGS.model, '--grpc_port=0', *extra)
+            servers[name] = {'proc': proc, 'url': url, 'grpc': grpc}
+        figures, rates = {}, []
+        for _ in range(FLAGS.rounds):
+            rates.append(in_process_rate(module, pixels))
+            for name, server in servers.items():
+                for api in ('REST', 'gRPC'):
+                    clients = FLAGS.clients if api == 'REST' else FLAGS.grpc_clients
+                    figures.setdefault(f'{api} {clients} clients, {name}', []).append(measure(server, api, bodies, want))
+        print_table(figures, rates)
+        page = lambda n: synthetic.spaced_number(test.images[:n], [12] * n)
+        latency = page_latency(servers['batched']['url'], {'1 digit': page(1), '6 digits': page(6)})
+        print(f'/api/predict, one client: 1 digit {latency["1 digit"]:.1f} ms, 6 digits {latency["6 digits"]:.1f} ms '
+              f'({latency["6 digits"] / latency["1 digit"]:.2f}x)')
+        if FLAGS.stall_seconds:
+            stalled = stalled_run(servers['batched'], bodies['REST'], FLAGS.stall_seconds)
+            print(f'200 stalled connections for {FLAGS.stall_seconds} s: {stalled["ok"]}/{stalled["requests"]} of '
+                  f'another client\'s requests answered 200, p50 {stalled["median_ms"]:.1f} ms, p99 '
+                  f'{stalled["p99_ms"]:.1f} ms')
+    finally:
+        for server in servers.values():
+            traffic.stop_server(server['proc'])
 
 
 if __name__ == '__main__':

@@ -1,7 +1,6 @@
 """Shared fixtures: tiny learnable digits in the real IDX / npz formats, and the real data when present."""
 import gzip
 import os
-import signal
 import subprocess
 import sys
 
@@ -138,22 +137,19 @@ def real_model(real_data_dir, tmp_path_factory):
     return cfg, experiment.train_and_evaluate(cfg, log=lambda line: None)
 
 
-def start_server(model_dir: str, *extra) -> tuple[subprocess.Popen, str]:
-    """digits.serve on a free loopback port (--port=0); returns the process and its base URL."""
-    proc = subprocess.Popen([sys.executable, '-m', 'digits.serve', f'--model={model_dir}', '--port=0', *extra],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()  # the address line, once the model is loaded and the port bound
-    if 'http://' not in line:
-        proc.kill()
-        pytest.fail(f'digits.serve did not start: {line!r} {proc.communicate(timeout=30)[1][-2000:]}')
-    return proc, line.split('at ')[1].split()[0].rstrip('/')
+SERVE_MAX_BODY_MB = 0.5  # the shared server's --max_body_mb: small enough to test cheaply
+SERVE_CORS_ORIGIN = 'https://pages.example'
 
 
-def stop(proc: subprocess.Popen) -> tuple[str, str]:
-    """SIGTERM, then SIGKILL if it has not stopped within 30 s; returns the rest of stdout and stderr."""
-    proc.send_signal(signal.SIGTERM)
+@pytest.fixture(scope='session')
+def serving(smoke_run):
+    """digits.serve of the smoke model, with gRPC and --cors_origin, shared by the server's tests:
+    (base URL, gRPC address). A real process on loopback ports, stopped at the end."""
+    from digits import traffic
+    proc, url, grpc_address = traffic.start_server(
+        smoke_run[0].export_dir, f'--max_body_mb={SERVE_MAX_BODY_MB}', '--grpc_port=0',
+        f'--cors_origin={SERVE_CORS_ORIGIN}', cwd=ROOT)
     try:
-        return proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()
+        yield url, grpc_address
+    finally:
+        traffic.stop_server(proc)

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import start_server, stop
-from digits import synthetic
+from digits import synthetic, traffic
 
 STROKES = synthetic.STROKES  # each digit 0-9 as pen strokes in a 280x280 square
 
@@ -42,12 +41,12 @@ def browser():
 @pytest.fixture(scope='module')
 def page(browser, real_model, tmp_path_factory):
     """The page served with the real-data model, open in the browser."""
-    proc, url = start_server(real_model[0].export_dir)
+    proc, url, _ = traffic.start_server(real_model[0].export_dir)
     try:
         browser.get(url + '/')
         yield browser
     finally:
-        stop(proc)
+        traffic.stop_server(proc)
 
 
 def draw(driver, strokes, left: float = 0):

@@ -138,3 +138,31 @@ def test_help_lists_every_flag_by_group_and_exits_0():
 def test_every_strategy_the_flags_offer_exists():
     from digits import distribute
     assert set(config.STRATEGIES) == set(distribute.STRATEGIES)
+
+
+def serve_config(*args) -> config.ServeConfig:
+    values = flags.FlagValues()
+    config.define_serve_flags(values)
+    values(['prog', '--model=m', *args])
+    return config.serve_config_from_flags(values)
+
+
+def test_serve_flags_are_the_serve_configs_fields():
+    assert serve_config() == config.ServeConfig(model='m')
+    cfg = serve_config('--grpc_port=8500', '--noenable_batching', '--version_labels=stable,canary', '--cors_origin=*')
+    assert (cfg.grpc_port, cfg.enable_batching, cfg.version_labels, cfg.cors_origin) == (8500, False,
+                                                                                         ('stable', 'canary'), '*')
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--grpc_port=-1'], '--grpc_port (-1) must be in [0, 65536)'),
+    (['--port=8500', '--grpc_port=8500'], '--grpc_port (8500) must differ from --port'),
+    (['--max_batch_size=0'], '--max_batch_size (0) must be positive'),
+    (['--batch_timeout_micros=-5'], '--batch_timeout_micros (-5) must not be negative'),
+    (['--drain_seconds=-1'], '--drain_seconds (-1.0) must not be negative'),
+    (['--version_labels=stable,a/b'], "--version_labels (stable,a/b) has 'a/b'"),
+    (['--version_labels=7'], "--version_labels (7) has '7'")])
+def test_serve_errors_name_the_flag_and_its_value(args, message):
+    with pytest.raises(DigitsError) as error:
+        serve_config(*args)
+    assert str(error.value).startswith(message), str(error.value)
