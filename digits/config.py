@@ -248,6 +248,16 @@ class ServeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ConvertConfig:
+    """What `python -m digits.convert` converts, to what, and the data it checks (and calibrates) on."""
+    model: str  # An exported SavedModel directory.
+    output: str  # The .tflite file to write.
+    quantize: str = 'none'  # none (float32), float16 or int8 (full-integer, calibrated on training images).
+    dataset: str | None = None  # None: datasets.DEFAULT (for the check; int8 needs it named, or --data_dir).
+    data_dir: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class SweepConfig:
     """What `python -m digits.sweep` runs: points of a grid or a random search, each a digits.train run."""
     sweep_dir: str  # one run directory per point
@@ -374,6 +384,16 @@ def define_serve_flags(fv: flags.FlagValues = flags.FLAGS):
                         'any) call the APIs from a browser; unset: only the page served here.', flag_values=fv)
     flags.DEFINE_float('drain_seconds', d.drain_seconds, 'On SIGTERM, requests in flight get this long to '
                        'finish.', flag_values=fv)
+
+
+def define_convert_flags(fv: flags.FlagValues = flags.FLAGS):
+    """Flags of `python -m digits.convert`."""
+    flags.DEFINE_string('model', None, 'Exported SavedModel directory (models/<run_name>).', flag_values=fv)
+    flags.DEFINE_string('output', None, 'The LiteRT file to write (FILE.tflite).', flag_values=fv)
+    flags.DEFINE_enum('quantize', ConvertConfig.quantize, ('none', 'float16', 'int8'), 'none: float32; float16: '
+                      'half-size weights; int8: full-integer, calibrated on training images of --data_dir.',
+                      flag_values=fv)
+    define_data_flags(fv)
 
 
 def define_sweep_flags(fv: flags.FlagValues = flags.FLAGS):
@@ -508,6 +528,19 @@ def predict_config_from_flags(values: flags.FlagValues, files: list[str]) -> Pre
         raise DigitsError('no image files given: python -m digits.predict --model=DIR FILE...')
     return PredictConfig(values['model'].value, tuple(files), values['output_json'].value,
                          values['save_preprocessed'].value)
+
+
+def convert_config_from_flags(values: flags.FlagValues) -> ConvertConfig:
+    """Builds and validates the ConvertConfig from parsed flags."""
+    config = ConvertConfig(**{f.name: values[f.name].value for f in dataclasses.fields(ConvertConfig)})
+    if not config.model:
+        raise DigitsError('--model is required: the export to convert, e.g. --model=models/<run_name>')
+    if not config.output or not config.output.endswith('.tflite'):
+        raise DigitsError(f'--output ({config.output}) must name a .tflite file, e.g. --output=digits.tflite')
+    if config.quantize == 'int8' and not (config.data_dir or config.dataset):
+        raise DigitsError('--quantize=int8 calibrates on training images: give them with --data_dir=DIR (or '
+                          f'--dataset={datasets.DEFAULT} for the bundled ones)')
+    return config
 
 
 def eval_config_from_flags(values: flags.FlagValues) -> EvalConfig:

@@ -16,6 +16,7 @@ COMMANDS = (('train', 'digits.train', config.define_train_flags),
             ('evaluate', 'digits.evaluate', config.define_eval_flags),
             ('predict', 'digits.predict', config.define_predict_flags),
             ('serve', 'digits.serve', config.define_serve_flags),
+            ('convert', 'digits.convert', config.define_convert_flags),
             ('sweep', 'digits.sweep', config.define_sweep_flags))
 HEADER = '''# Commands
 

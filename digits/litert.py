@@ -1,0 +1,113 @@
+"""LiteRT (formerly TFLite) files of an export: conversion, which needs TensorFlow, and reading, which
+needs only ai_edge_litert and numpy.
+
+A file has one signature, as the export's serving_default: images float32 [n, 28, 28] in [0, 1] ->
+{'probabilities', 'logits'} [n, classes], test-time shifts and ensembles included (it is the export's own
+serve function, traced with its variables frozen into constants; converting the SavedModel directory
+instead leaves them uninitialised, and the file reads ~10%). Only LiteRT's builtin ops: no Flex delegate.
+"""
+import threading
+
+import numpy as np
+
+from digits.errors import DigitsError
+
+# The largest test-accuracy difference from the SavedModel (in points) a file of each kind may have.
+TOLERANCE_POINTS = {'none': 0.02, 'float16': 0.02, 'int8': 0.1}
+CALIBRATION_IMAGES = 500  # training images the int8 ranges are calibrated on
+
+
+def convert(module, image_shape: tuple[int, int], quantize: str, calibration: np.ndarray | None = None) -> bytes:
+    """A loaded export as the bytes of a .tflite file; calibration: uint8 [n, h, w] training images (int8)."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.float32, name='images')])
+    def serve(images):
+        return module.serve(images)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == 'float16':
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == 'int8':
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]  # every op int8, or fail
+        converter.representative_dataset = lambda: ([image[None].astype(np.float32) / 255] for image in calibration)
+    try:
+        return converter.convert()
+    except Exception as e:  # noqa: BLE001 (the converter raises many kinds; each is one line to the user)
+        raise DigitsError(f'cannot convert the export to LiteRT ({quantize}): {str(e).strip().splitlines()[0]}') from None
+
+
+class LiteModel:
+    """A .tflite file's signature as a function: float32 [n, h, w] in [0, 1] -> {output: array}.
+
+    Thread-safe (one call at a time: a LiteRT interpreter is not)."""
+
+    def __init__(self, content: bytes, name: str):
+        from ai_edge_litert.interpreter import Interpreter
+        try:
+            self._interpreter = Interpreter(model_content=content)
+            signatures = self._interpreter.get_signature_list()
+        except (ValueError, RuntimeError) as e:
+            raise DigitsError(f'--model ({name}) is not a LiteRT model: {str(e).strip().splitlines()[0]}') from None
+        if len(signatures) != 1 or list(signatures.values())[0]['inputs'] != ['images']:
+            raise DigitsError(f'--model ({name}) has signatures {signatures}; a digits .tflite has one, taking "images"')
+        self._runner = self._interpreter.get_signature_runner()
+        self.image_shape = tuple(self._runner.get_input_details()['images']['shape_signature'][1:])
+        if len(self.image_shape) != 2 or -1 in self.image_shape:
+            raise DigitsError(f'--model ({name}) takes images of shape {list(self.image_shape)}; a digits .tflite '
+                              f'takes [n, height, width]')
+        self._lock = threading.Lock()
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        images = np.asarray(images, np.float32).reshape(-1, *self.image_shape)
+        with self._lock:
+            return {name: np.array(value) for name, value in self._runner(images=images).items()}
+
+
+def load(path: str) -> LiteModel:
+    """A .tflite file, ready to read digits; DigitsError if it is not one digits can use."""
+    try:
+        with open(path, 'rb') as f:
+            content = f.read()
+    except OSError as e:
+        raise DigitsError(f'--model ({path}) cannot be read: {e.strerror}') from None
+    return LiteModel(content, path)
+
+
+def accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> tuple[float, np.ndarray]:
+    """(accuracy, probabilities) of model (images float32 -> {'probabilities': ...}) on uint8 images."""
+    probabilities = np.concatenate([
+        np.asarray(model(images[i:i + batch_size].astype(np.float32) / 255)['probabilities'])
+        for i in range(0, len(images), batch_size)])
+    return float((probabilities.argmax(axis=1) == labels).mean()), probabilities
+
+
+def convert_export(config, log=print) -> dict:
+    """Converts config.model to config.output, having checked the file's test accuracy against the
+    SavedModel's: it is written only within TOLERANCE_POINTS. Returns the figures printed."""
+    from digits import data, export, run_dir
+    module = export.load(config.model)
+    arrays = data.load(config.dataset or 'mnist_10k', config.data_dir)
+    calibration = None
+    if config.quantize == 'int8':
+        pick = np.random.default_rng(0).permutation(len(arrays.train.images))[:CALIBRATION_IMAGES]
+        calibration = arrays.train.images[np.sort(pick)]
+    content = convert(module, arrays.test.images.shape[1:], config.quantize, calibration)
+    saved, saved_probabilities = accuracy(lambda x: {'probabilities': module.serve(x)['probabilities'].numpy()},
+                                          arrays.test.images, arrays.test.labels)
+    lite, lite_probabilities = accuracy(LiteModel(content, config.output), arrays.test.images, arrays.test.labels)
+    figures = {'litert_accuracy': lite, 'saved_model_accuracy': saved, 'bytes': len(content),
+               'max_probability_difference': float(np.abs(lite_probabilities - saved_probabilities).max())}
+    log(f'digits.convert: test accuracy on {len(arrays.test.labels)} images: LiteRT ({config.quantize}) '
+        f'{100 * lite:.2f}%, SavedModel {100 * saved:.2f}% (largest probability difference '
+        f'{figures["max_probability_difference"]:.2g})')
+    if abs(lite - saved) * 100 > TOLERANCE_POINTS[config.quantize]:
+        raise DigitsError(f'the LiteRT file reads {100 * lite:.2f}% against the SavedModel\'s {100 * saved:.2f}%, '
+                          f'beyond the {TOLERANCE_POINTS[config.quantize]} points allowed for --quantize='
+                          f'{config.quantize}: not written')
+    run_dir.write_bytes(config.output, content)
+    log(f'digits.convert: wrote {config.output} ({len(content) / 1024:.0f} KB, {config.quantize})')
+    return figures
