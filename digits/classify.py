@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from digits import export, images, reader, run_dir
+from digits import images, reader, run_dir
 from digits.config import PredictConfig
 from digits.errors import DigitsError
 
@@ -14,8 +14,7 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
     Each reading: {'file', 'text', 'digits': [{'digit', 'probability', 'top3', 'box'}, ...]}, and for an image
     of one digit also its 'digit', 'probability' and 'top3'.
     """
-    module = export.load(config.model)
-    probabilities = lambda batch: module.serve(batch)['probabilities'].numpy()
+    probabilities = load_probabilities(config.model)
     if config.save_preprocessed:
         run_dir.check_writable(config.save_preprocessed, f'--save_preprocessed ({config.save_preprocessed})')
     decoded = {}
@@ -41,6 +40,18 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
     if config.output_json:
         run_dir.write_json(config.output_json, predictions)
     return predictions, errors
+
+
+def load_probabilities(model: str):
+    """model as a function: float32 [n, 28, 28] digits -> [n, classes] probabilities. A .tflite file runs on
+    LiteRT alone (TensorFlow is never imported); anything else is an export."""
+    if model.endswith('.tflite'):
+        from digits import litert
+        lite = litert.load(model)
+        return lambda batch: lite(batch)['probabilities']
+    from digits import export
+    module = export.load(model)
+    return lambda batch: module.serve(batch)['probabilities'].numpy()
 
 
 def describe_reading(readings: list) -> dict:

@@ -1,4 +1,5 @@
 """What every entry point shares: flag parsing and user errors as one line with exit status 2."""
+import contextlib
 import os
 import sys
 from typing import Callable
@@ -72,16 +73,24 @@ def load_tensorflow():
     machine without a GPU), before its own log-level setting takes effect; they would bury the one-line
     errors and the progress lines. An exception still surfaces: it propagates after stderr is restored.
     """
-    quiet = int(os.environ.get('TF_CPP_MIN_LOG_LEVEL', '0')) >= 2  # digits sets 2 unless the user chose
-    if not quiet:
-        import tensorflow  # noqa: F401  (the user asked for TensorFlow's messages)
+    with quiet_native_stderr():
+        import tensorflow as tf
+        tf.config.list_physical_devices()  # Device discovery prints the CUDA probing lines now.
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silences what C++ libraries write to stderr inside the block (TensorFlow's start-up, LiteRT's
+    'Created TensorFlow Lite XNNPACK delegate'), unless the user set TF_CPP_MIN_LOG_LEVEL below 2 (digits
+    sets 2 unless they chose)."""
+    if int(os.environ.get('TF_CPP_MIN_LOG_LEVEL', '0')) < 2:
+        yield
         return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import tensorflow as tf
-        tf.config.list_physical_devices()  # Device discovery prints the CUDA probing lines now.
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)

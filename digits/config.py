@@ -551,4 +551,7 @@ def eval_config_from_flags(values: flags.FlagValues) -> EvalConfig:
     problem = positive(config.batch_size)
     if problem:
         raise DigitsError(f'--batch_size ({config.batch_size}) {problem}')
+    if config.report_dir and config.model and config.model.endswith('.tflite'):
+        raise DigitsError(f'--report_dir needs an export (its figures use TensorFlow); --model ({config.model}) is '
+                          f'a LiteRT file')
     return config

@@ -3,8 +3,11 @@
 Arrays stay uint8 in memory ([N, 28, 28] images, [N] labels: datasets.DatasetSpec says each dataset's
 shape); the pipelines gather batches from them by index. The training order is a pure function of
 (seed, step): each epoch is a stateless permutation, so the input position never needs checkpointing
-and every replica layout sees the same global batches.
+and every replica layout sees the same global batches. TensorFlow is imported by the pipeline functions
+only: reading the arrays (a LiteRT file's evaluation) needs none.
 """
+from __future__ import annotations
+
 import dataclasses
 import gzip
 import hashlib
@@ -12,7 +15,6 @@ import os
 import zlib
 
 import numpy as np
-import tensorflow as tf
 
 from digits.datasets import DATASETS, DatasetSpec
 from digits.errors import DigitsError, first_line
@@ -255,6 +257,7 @@ def train_dataset_for(config, split: Split, *, start_step: int = 0,
     has the seed seed + i * MEMBER_STREAM, so its own order and augmentation (member 0's batches are
     those of a single model): members that see the same batches make more of the same mistakes.
     """
+    import tensorflow as tf
     augment_steps = round(config.augment_until * config.total_steps(len(split)))
     members = [train_dataset(split, config.batch_size, config.seed + i * MEMBER_STREAM, config.augment,
                              strength=config.augment_strength, blur=config.blur, flip=config.flip,
@@ -279,6 +282,7 @@ def train_dataset(split: Split, global_batch: int, seed: int, augment: bool, *, 
     Global batch `step` holds examples [step * global_batch, (step + 1) * global_batch) of the
     concatenated per-epoch permutations; each input pipeline / replica takes its own rows of it.
     """
+    import tensorflow as tf
     n = len(split)
     check_batch_fits(split, global_batch)
     first = start_step * global_batch
@@ -320,6 +324,7 @@ def eval_dataset(split: Split, global_batch: int,
     The split is padded to whole global batches so that every replica gets a full batch; padding rows
     carry weight 0, so sums weighted by `weights` count each real example once, whatever the layout.
     """
+    import tensorflow as tf
     n = len(split)
     padded = -(-n // global_batch) * global_batch
     images = tf.constant(np.concatenate([split.images, np.zeros((padded - n,) + split.images.shape[1:], np.uint8)]))
@@ -337,6 +342,7 @@ def eval_dataset(split: Split, global_batch: int,
 
 def with_fixed_parallelism(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """dataset with tf.data's autotuner off (its map and prefetch sizes are fixed by the caller)."""
+    import tensorflow as tf
     # The autotuner's model thread can hold up the iterator's deletion at the end of training for up to
     # its optimization period, which doubles to 60 s (docs/performance.md). Fixed sizes lose nothing here:
     # the pipeline makes batches far faster than the model trains on them.
@@ -353,6 +359,7 @@ def shard_global_batches(batches: tf.data.Dataset, global_batch: int,
     with R replicas each, yields rows [(p * R + r) * b, ...) for r = 0..R-1, where b is the per-replica
     batch. Sharding by rows (not by files or by example) keeps the global batch identical to one device.
     """
+    import tensorflow as tf
     num_pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     num_replicas = input_context.num_replicas_in_sync if input_context else 1
@@ -373,18 +380,21 @@ def shard_global_batches(batches: tf.data.Dataset, global_batch: int,
 
 def epoch_permutation(n: int, seed: int, epoch: tf.Tensor) -> tf.Tensor:
     """The order of epoch `epoch`: a permutation of range(n), a pure function of (seed, epoch)."""
+    import tensorflow as tf
     return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
                                                     seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
 
 
 def to_float(images: tf.Tensor) -> tf.Tensor:
     """uint8 [b, h, w] -> float32 [b, h, w, 1] in [0, 1], the model's input convention."""
+    import tensorflow as tf
     return tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0
 
 
 def random_affine(images: tf.Tensor, params: tf.Tensor, max_degrees: float = 10.0,
                   max_scale: float = 0.1, max_shift: float = 2.0) -> tf.Tensor:
     """Rotates, scales and shifts each image [b, h, w, 1] about its centre; params [b, 4] in [-1, 1]."""
+    import tensorflow as tf
     angle = params[:, 0] * max_degrees * np.pi / 180.0
     scale = 1.0 + params[:, 1] * max_scale
     shift_x, shift_y = params[:, 2] * max_shift, params[:, 3] * max_shift
@@ -412,6 +422,7 @@ def random_blur(images: tf.Tensor, params: tf.Tensor, fraction: float) -> tf.Ten
 
     params [b, 2] uniform in [0, 1): whether to blur (< fraction), and the sigma.
     """
+    import tensorflow as tf
     sigma = tf.maximum(params[:, 1] * MAX_BLUR_SIGMA, 0.05)[:, None]  # [b, 1]
     taps = tf.range(-3, 4, dtype=tf.float32)[None, :]  # a 7-tap kernel covers 2 sigma of the widest blur
     weights = tf.exp(-0.5 * (taps / sigma) ** 2)
@@ -425,12 +436,14 @@ def random_blur(images: tf.Tensor, params: tf.Tensor, fraction: float) -> tf.Ten
 
 def random_flip(images: tf.Tensor, params: tf.Tensor, fraction: float) -> tf.Tensor:
     """Mirrors left-right the images [b, h, w, 1] whose params [b] (uniform in [0, 1)) are below fraction."""
+    import tensorflow as tf
     chosen = (params < fraction)[:, None, None, None]
     return tf.where(chosen, tf.reverse(images, axis=[2]), images)
 
 
 def blur_axis(images: tf.Tensor, weights: tf.Tensor, axis: int) -> tf.Tensor:
     """Convolves each image [b, h, w, 1] along axis (1: rows, 2: columns) with its own kernel weights [b, k]."""
+    import tensorflow as tf
     radius = weights.shape[1] // 2
     padding = [[0, 0]] * 4
     padding[axis] = [radius, radius]

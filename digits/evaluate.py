@@ -1,4 +1,7 @@
-"""Evaluates an export or a run: python -m digits.evaluate --model=models/<run> | --run_dir=logs/<run>."""
+"""Evaluates an export or a run: python -m digits.evaluate --model=models/<run> | --run_dir=logs/<run>.
+
+--model may be a LiteRT file (digits.convert), evaluated without TensorFlow.
+"""
 from absl import flags
 
 from digits import cli, config
@@ -9,6 +12,10 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv  # cli.run refuses positional arguments
     cfg = config.eval_config_from_flags(FLAGS)
+    if cfg.model and cfg.model.endswith('.tflite'):  # a LiteRT file is evaluated without TensorFlow
+        from digits import litert
+        litert.evaluate_file(cfg)
+        return
     cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
     from digits import evaluation
     evaluation.evaluate_saved(cfg)

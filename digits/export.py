@@ -15,11 +15,8 @@ import uuid
 import keras
 import tensorflow as tf
 
+from digits import tf_serving
 from digits.errors import DigitsError
-
-
-# Each signature's input dtype and its largest pixel value (the smallest is 0).
-SIGNATURES = {'serving_default': ('float32', 1.0), 'serving_uint8': ('uint8', 255)}
 
 
 class Classifier(tf.Module):
@@ -43,8 +40,8 @@ def save(model: keras.Model, export_dir: str, image_shape: tuple[int, int]):
     """Exports `model` (taking images of image_shape) to export_dir, replacing what is there only once
     the new export is complete."""
     classifier = Classifier(model, image_shape)
-    signatures = {name: classifier.serve.get_concrete_function(tf.TensorSpec(None, dtype, 'images'))
-                  for name, (dtype, _) in SIGNATURES.items()}
+    signatures = {name: classifier.serve.get_concrete_function(tf.TensorSpec(None, signature.dtype, 'images'))
+                  for name, signature in tf_serving.SIGNATURES.items()}
     parent = os.path.dirname(os.path.abspath(export_dir))
     staging = os.path.join(parent, f'.{os.path.basename(export_dir)}.{uuid.uuid4().hex[:8]}.tmp')
     try:

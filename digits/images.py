@@ -7,8 +7,10 @@ flattened to grey (transparency over the background), inverted if the ink is dar
 """
 import struct
 
+import io
+
 import numpy as np
-import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
 
 from digits.errors import DigitsError
 from digits.segment import INK_THRESHOLD  # fainter pixels (paper texture, JPEG ringing) are not ink
@@ -41,10 +43,26 @@ def decode_image(raw: bytes, name: str) -> np.ndarray:
         raise DigitsError(f'{name}: the file is empty')
     check_size(raw, name)
     try:
-        image = tf.io.decode_image(raw, expand_animations=False)  # An animated GIF: its first frame.
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+        image = Image.open(io.BytesIO(raw))  # an animated GIF: its first frame
+        if image.format not in FORMATS:
+            raise UnidentifiedImageError(image.format)
+        return pixels_of(image)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # Pillow's kinds of a broken file
         raise DigitsError(f'{name}: not a PNG, JPEG, GIF or BMP image') from None
-    return image.numpy().astype(np.float32) / 255.0
+
+
+FORMATS = ('PNG', 'JPEG', 'GIF', 'BMP')
+
+
+def pixels_of(image: Image.Image) -> np.ndarray:
+    """A Pillow image as float32 [h, w, c] in [0, 1]: grey (+alpha) stays grey, anything else RGB(A)."""
+    if image.mode in ('I;16', 'I;16B', 'I'):  # 16-bit grey
+        return (np.asarray(image, np.float32) / 65535.0)[..., None]
+    keep = {'L': 'L', 'LA': 'LA', '1': 'L', 'RGB': 'RGB', 'RGBA': 'RGBA'}
+    has_alpha = 'A' in image.mode or 'transparency' in image.info
+    mode = keep.get(image.mode, 'RGBA' if has_alpha else 'RGB')
+    array = np.asarray(image.convert(mode), np.float32) / 255.0
+    return array[..., None] if array.ndim == 2 else array
 
 
 class ImageTooLarge(DigitsError):
@@ -147,10 +165,29 @@ def fit_box(ink: np.ndarray) -> np.ndarray:
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[h, w] -> size, area-averaged when shrinking (anti-aliased, as MNIST's box), bilinear when growing."""
-    shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
-    return tf.image.resize(image[..., None], size, method='area' if shrink else 'bilinear',
-                           antialias=True).numpy()[..., 0]
+    """[h, w] -> size, area-averaged when shrinking (anti-aliased, as MNIST's box), bilinear when growing:
+    as tf.image.resize (method 'area', or 'bilinear' with antialias) computes it, one weight matrix a side."""
+    weights = area_weights if size[0] < image.shape[0] or size[1] < image.shape[1] else bilinear_weights
+    return weights(image.shape[0], size[0]) @ image.astype(np.float32) @ weights(image.shape[1], size[1]).T
+
+
+def area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """[n_out, n_in]: each output pixel the average of the input it covers (fractions at its edges)."""
+    scale = n_in / n_out
+    start = np.arange(n_out)[:, None] * scale
+    pixel = np.arange(n_in)[None, :]
+    overlap = np.minimum(start + scale, pixel + 1) - np.maximum(start, pixel)
+    return (np.clip(overlap, 0, None) / scale).astype(np.float32)
+
+
+def bilinear_weights(n_in: int, n_out: int) -> np.ndarray:
+    """[n_out, n_in]: a triangle filter at each output pixel's centre (half-pixel centres), widened by the
+    scale when shrinking, its taps renormalised at the edges."""
+    scale = n_in / n_out
+    width = max(scale, 1.0)
+    centre = (np.arange(n_out)[:, None] + 0.5) * scale
+    taps = np.clip(1 - np.abs((np.arange(n_in)[None, :] + 0.5 - centre) / width), 0, None)
+    return (taps / taps.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def normalize_strokes(fine: np.ndarray) -> np.ndarray:
@@ -240,9 +277,15 @@ def digit_from_image(image: np.ndarray, name: str) -> np.ndarray:
 
 def write_png(path: str, digit: np.ndarray):
     """Writes a uint8 [28, 28] digit as a greyscale PNG."""
-    tf.io.write_file(path, png_bytes(digit))
+    try:
+        with open(path, 'wb') as f:
+            f.write(png_bytes(digit))
+    except OSError as e:
+        raise DigitsError(f'cannot write {path}: {e.strerror}') from None
 
 
 def png_bytes(digit: np.ndarray) -> bytes:
     """A uint8 [h, w] image as the bytes of a greyscale PNG file."""
-    return tf.io.encode_png(digit[..., None]).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(digit, np.uint8)).save(buffer, format='PNG')
+    return buffer.getvalue()

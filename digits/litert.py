@@ -11,6 +11,7 @@ import threading
 import numpy as np
 
 from digits.errors import DigitsError
+from digits.images import FRAME
 
 # The largest test-accuracy difference from the SavedModel (in points) a file of each kind may have.
 TOLERANCE_POINTS = {'none': 0.02, 'float16': 0.02, 'int8': 0.1}
@@ -41,12 +42,14 @@ def convert(module, image_shape: tuple[int, int], quantize: str, calibration: np
 
 
 class LiteModel:
-    """A .tflite file's signature as a function: float32 [n, h, w] in [0, 1] -> {output: array}.
+    """A .tflite file's signature as a function: images [n, h, w] -> {output: array}, taking uint8 0-255 or
+    floats 0-1 as the export's serve function does.
 
     Thread-safe (one call at a time: a LiteRT interpreter is not)."""
 
     def __init__(self, content: bytes, name: str):
         from ai_edge_litert.interpreter import Interpreter
+        from digits.cli import quiet_native_stderr
         try:
             self._interpreter = Interpreter(model_content=content)
             signatures = self._interpreter.get_signature_list()
@@ -55,14 +58,18 @@ class LiteModel:
         if len(signatures) != 1 or list(signatures.values())[0]['inputs'] != ['images']:
             raise DigitsError(f'--model ({name}) has signatures {signatures}; a digits .tflite has one, taking "images"')
         self._runner = self._interpreter.get_signature_runner()
-        self.image_shape = tuple(self._runner.get_input_details()['images']['shape_signature'][1:])
-        if len(self.image_shape) != 2 or -1 in self.image_shape:
+        self.image_shape = tuple(int(d) for d in self._runner.get_input_details()['images']['shape_signature'][1:])
+        if self.image_shape != (FRAME, FRAME):
             raise DigitsError(f'--model ({name}) takes images of shape {list(self.image_shape)}; a digits .tflite '
-                              f'takes [n, height, width]')
+                              f'takes [n, {FRAME}, {FRAME}]')
         self._lock = threading.Lock()
+        with quiet_native_stderr():  # the first call announces LiteRT's CPU delegate
+            self(np.zeros((1, *self.image_shape), np.float32))
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        images = np.asarray(images, np.float32).reshape(-1, *self.image_shape)
+        images = np.asarray(images)
+        scale = np.float32(255) if images.dtype == np.uint8 else np.float32(1)
+        images = (images.astype(np.float32) / scale).reshape(-1, *self.image_shape)
         with self._lock:
             return {name: np.array(value) for name, value in self._runner(images=images).items()}
 
@@ -85,16 +92,19 @@ def accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 50
     return float((probabilities.argmax(axis=1) == labels).mean()), probabilities
 
 
+def calibration_images(train: np.ndarray) -> np.ndarray:
+    """The CALIBRATION_IMAGES training images (a seeded sample) that int8's ranges are measured on."""
+    pick = np.random.default_rng(0).permutation(len(train))[:CALIBRATION_IMAGES]
+    return train[np.sort(pick)]
+
+
 def convert_export(config, log=print) -> dict:
     """Converts config.model to config.output, having checked the file's test accuracy against the
     SavedModel's: it is written only within TOLERANCE_POINTS. Returns the figures printed."""
     from digits import data, export, run_dir
     module = export.load(config.model)
     arrays = data.load(config.dataset or 'mnist_10k', config.data_dir)
-    calibration = None
-    if config.quantize == 'int8':
-        pick = np.random.default_rng(0).permutation(len(arrays.train.images))[:CALIBRATION_IMAGES]
-        calibration = arrays.train.images[np.sort(pick)]
+    calibration = calibration_images(arrays.train.images) if config.quantize == 'int8' else None
     content = convert(module, arrays.test.images.shape[1:], config.quantize, calibration)
     saved, saved_probabilities = accuracy(lambda x: {'probabilities': module.serve(x)['probabilities'].numpy()},
                                           arrays.test.images, arrays.test.labels)
@@ -111,3 +121,25 @@ def convert_export(config, log=print) -> dict:
     run_dir.write_bytes(config.output, content)
     log(f'digits.convert: wrote {config.output} ({len(content) / 1024:.0f} KB, {config.quantize})')
     return figures
+
+
+def evaluate_file(config, log=print) -> dict:
+    """digits.evaluate on a .tflite file, without TensorFlow: accuracy and loss on the test set, printed
+    as for an export."""
+    from digits import data, datasets, run_dir
+    model = load(config.model)
+    dataset = config.dataset or datasets.DEFAULT
+    test = data.load(dataset, config.data_dir).test
+    logits = np.concatenate([model(test.images[i:i + config.batch_size])['logits']
+                             for i in range(0, len(test.labels), config.batch_size)]).astype(np.float64)
+    labels = test.labels.astype(np.int64)
+    top = logits.max(axis=1, keepdims=True)
+    log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+    metrics = {'accuracy': float((logits.argmax(axis=1) == labels).mean()),
+               'loss': float((log_norm - logits[np.arange(len(labels)), labels]).mean()),
+               'num_examples': int(len(labels))}
+    log(f'{config.model}: {dataset} test accuracy {100 * metrics["accuracy"]:.2f}%  loss {metrics["loss"]:.4f}  '
+        f'({metrics["num_examples"]} examples)')
+    if config.output_json:
+        run_dir.write_json(config.output_json, metrics)
+    return metrics

@@ -1,5 +1,7 @@
 """Reads digits in your own images: python -m digits.predict --model=models/<run> FILE...
 
+--model is an export, or a LiteRT file (digits.convert), read without TensorFlow.
+
 PNG, JPEG, GIF or BMP of any size, grey or colour, dark ink on light paper or the reverse. Prints one
 line per file; a file that cannot be read gets one error line and the others are still classified.
 Exit status: 0 if every file was classified, 1 if any failed, 2 for a usage error.
@@ -15,7 +17,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     cfg = config.predict_config_from_flags(FLAGS, argv[1:])
-    cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
+    if not cfg.model.endswith('.tflite'):  # a LiteRT file is read without TensorFlow
+        cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
     from digits import classify
     _, errors = classify.classify_files(cfg, warn=lambda line: print(f'digits.predict: {line}', file=sys.stderr))
     return 1 if errors else 0

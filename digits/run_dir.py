@@ -5,13 +5,14 @@
                     checkpoints/   tf.train.CheckpointManager
                     results.json   final metrics, written atomically at the end
 """
+from __future__ import annotations
+
 import dataclasses
 import json
 import os
 import shutil
 import tempfile
 
-import tensorflow as tf
 
 from digits.errors import DigitsError, first_line
 
@@ -103,6 +104,7 @@ class CheckpointSaver:
     and delete it at once."""
 
     def __init__(self, checkpoint: tf.train.Checkpoint, run: RunDir, task: int, chief: bool):
+        import tensorflow as tf
         self.chief, self.kept_dir = chief, run.checkpoint_dir
         directory = run.checkpoint_dir if chief else os.path.join(run.root, f'.worker-{task}-checkpoints')
         self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=MAX_CHECKPOINTS)
@@ -110,6 +112,7 @@ class CheckpointSaver:
 
     def save(self, step: int) -> str:
         """Saves a checkpoint numbered `step` (once); returns its path in the chief's checkpoint folder."""
+        import tensorflow as tf
         if step == self.last_step:
             return self.last_path
         try:
@@ -129,6 +132,7 @@ class CheckpointSaver:
 
 def read_checkpoint(checkpoint: tf.train.Checkpoint, path: str, advice: str = ''):
     """checkpoint.restore(path), with an unreadable or mismatched file as a one-line DigitsError."""
+    import tensorflow as tf
     try:
         status = checkpoint.restore(path)
         status.assert_existing_objects_matched()

@@ -15,7 +15,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv  # cli.run refuses positional arguments
     cfg = config.serve_config_from_flags(FLAGS)
-    cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
+    if not cfg.model.endswith('.tflite') or cfg.grpc_port is not None:  # LiteRT alone needs no TensorFlow
+        cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
     from digits import server
     server.serve(cfg, log=lambda line: print(line, flush=True))
 

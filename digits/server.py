@@ -120,7 +120,7 @@ class DigitsApp:
         name, version, label, verb = parsed
         tf_serving.check_model(self._servable, name, version, label)
         if verb == 'status':
-            return json_response(tf_serving.to_json(tf_serving.status_response(self._servable)))
+            return json_response(tf_serving.status_json(self._servable))
         if verb == 'metadata':
             return json_response(tf_serving.metadata_json(self._servable))
         if verb != 'predict':
@@ -172,7 +172,11 @@ CHANNEL_TIMEOUT_SECONDS = 60
 
 
 def load_model(export_dir: str) -> tf_serving.Model:
-    """The export's serve function as numpy in, numpy out (the closure keeps its variables alive)."""
+    """The export's serve function as numpy in, numpy out (the closure keeps its variables alive); a
+    .tflite file's signature, run on LiteRT alone."""
+    if export_dir.endswith('.tflite'):
+        from digits import litert
+        return litert.load(export_dir)
     from digits import export
     module = export.load(export_dir)
 
@@ -271,7 +275,7 @@ def busy(channel) -> bool:
 
 def serve(config, log=print):
     """Loads config.model and serves it (HTTP, and gRPC with config.grpc_port) until SIGTERM or SIGINT."""
-    from digits import batching, grpc_service
+    from digits import batching
     servable = tf_serving.find_servable(config.model, config.version_labels)
     model = load_model(servable.export_dir)
     batcher = batching.Batcher(model, max_batch_size=config.max_batch_size,
@@ -283,6 +287,7 @@ def serve(config, log=print):
     grpc_server = None
     try:
         if config.grpc_port is not None:
+            from digits import grpc_service  # TF Serving's stubs: TensorFlow's protos
             grpc_server, grpc_port = grpc_service.start(
                 servable, predict, host=config.host, port=config.grpc_port, threads=config.threads,
                 max_message_bytes=app.max_body_bytes)

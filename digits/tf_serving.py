@@ -12,11 +12,7 @@ import re
 from typing import Callable
 
 import numpy as np
-from google.protobuf import json_format
-from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
-
-from digits import export, images
+from digits import images
 from digits.errors import DigitsError
 
 MODEL_NAME = 'digits'  # the name clients address: /v1/models/digits, ModelSpec.name
@@ -48,21 +44,29 @@ class Signature:
         return pixels.astype(np.float32) / np.float32(self.top) if self.dtype == np.uint8 else pixels
 
 
-SIGNATURES = {name: Signature(name, np.dtype(dtype).type, top) for name, (dtype, top) in export.SIGNATURES.items()}
+# The export's signatures (digits.export saves them): each one's input dtype and its largest pixel value.
+SIGNATURES = {name: Signature(name, np.dtype(dtype).type, top)
+              for name, (dtype, top) in {'serving_default': ('float32', 1.0), 'serving_uint8': ('uint8', 255)}.items()}
 DEFAULT_SIGNATURE = 'serving_default'
 
 
 @dataclasses.dataclass(frozen=True)
 class Servable:
-    """The one model served: its version (and labels naming it) and its SavedModel's signatures."""
+    """The one model served: its version (and labels naming it) and its SavedModel's signatures (None for
+    a LiteRT file, which has none to show)."""
     export_dir: str
     version: int
     labels: tuple[str, ...]
-    signature_defs: get_model_metadata_pb2.SignatureDefMap
+    signature_defs: object  # a tensorflow_serving SignatureDefMap
+
+
 
 
 def find_servable(model: str, labels: tuple[str, ...]) -> Servable:
-    """--model as an export (served as version 1) or a TF Serving base path (its highest version)."""
+    """--model as an export or a LiteRT file (served as version 1), or a TF Serving base path (its highest
+    version)."""
+    if model.endswith('.tflite'):
+        return Servable(model, 1, labels, None)
     if os.path.isfile(os.path.join(model, 'saved_model.pb')):
         export_dir, version = model, 1
     else:
@@ -76,8 +80,10 @@ def find_servable(model: str, labels: tuple[str, ...]) -> Servable:
     return Servable(export_dir, version, labels, read_signature_defs(export_dir))
 
 
-def read_signature_defs(export_dir: str) -> get_model_metadata_pb2.SignatureDefMap:
+def read_signature_defs(export_dir: str):
     """The SavedModel's SignatureDefMap, as TF Serving's GetModelMetadata returns it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow_serving.apis import get_model_metadata_pb2
     saved_model = saved_model_pb2.SavedModel()
     with open(os.path.join(export_dir, 'saved_model.pb'), 'rb') as f:
         saved_model.ParseFromString(f.read())
@@ -129,37 +135,53 @@ def check_pixels(pixels: np.ndarray, signature: Signature) -> np.ndarray:
     return signature.to_model_input(pixels.reshape(-1, side, side).astype(signature.dtype))
 
 
-def status_response(servable: Servable) -> get_model_status_pb2.GetModelStatusResponse:
-    """GetModelStatus: the one version, AVAILABLE."""
-    response = get_model_status_pb2.GetModelStatusResponse()
-    status = response.model_version_status.add()
-    status.version, status.state = servable.version, get_model_status_pb2.ModelVersionStatus.AVAILABLE
-    status.status.SetInParent()  # error_code OK, printed as TF Serving prints it
-    return response
+def status_json(servable: Servable) -> dict:
+    """GetModelStatus as TF Serving's REST API prints it: the one version, AVAILABLE."""
+    return {'model_version_status': [{'version': str(servable.version), 'state': 'AVAILABLE',
+                                      'status': {'error_code': 'OK', 'error_message': ''}}]}
 
 
-def model_spec(servable: Servable, signature_name: str = '') -> model_pb2.ModelSpec:
+def status_response(servable: Servable):
+    """GetModelStatus as its proto (gRPC)."""
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import get_model_status_pb2
+    return json_format.ParseDict(status_json(servable), get_model_status_pb2.GetModelStatusResponse())
+
+
+def model_spec(servable: Servable, signature_name: str = ''):
     """The ModelSpec an answer carries: this model, the version served."""
+    from tensorflow_serving.apis import model_pb2
     spec = model_pb2.ModelSpec(name=MODEL_NAME, signature_name=signature_name)
     spec.version.value = servable.version
     return spec
 
 
-def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:
+def metadata_response(servable: Servable):
     """GetModelMetadata: the SavedModel's signature_def map under metadata['signature_def']."""
+    from tensorflow_serving.apis import get_model_metadata_pb2
+    check_metadata(servable)
     response = get_model_metadata_pb2.GetModelMetadataResponse(model_spec=model_spec(servable))
     response.metadata['signature_def'].Pack(servable.signature_defs)
     return response
 
 
+def check_metadata(servable: Servable):
+    """UNIMPLEMENTED for a LiteRT file: it has no SavedModel signature_def to show."""
+    if servable.signature_defs is None:
+        raise ServingError('UNIMPLEMENTED', f'{servable.export_dir} is a LiteRT file: it has no SavedModel '
+                                            f'signature_def to show (serve the export for metadata)')
+
+
 def to_json(message) -> dict:
     """A proto as TF Serving's REST API prints it (every field, proto names)."""
+    from google.protobuf import json_format
     return json_format.MessageToDict(message, preserving_proto_field_name=True,
                                      always_print_fields_with_no_presence=True)
 
 
 def metadata_json(servable: Servable) -> dict:
     """GET .../metadata: as TF Serving assembles it, the Any unpacked to the SignatureDefMap."""
+    check_metadata(servable)
     return {'model_spec': to_json(model_spec(servable)),
             'metadata': {'signature_def': to_json(servable.signature_defs)}}
 

@@ -5,6 +5,7 @@ only to loopback.
 """
 import http.client
 import json
+import os
 import re
 import signal
 import statistics
@@ -18,11 +19,14 @@ from typing import Callable
 STARTED = re.compile(r'at (http://\S+?)/? (?:and gRPC (\S+) )?\(Ctrl-C')  # digits.serve's address line
 
 
-def start_server(model: str, *flags: str, cwd: str | None = None) -> tuple[subprocess.Popen, str, str | None]:
+def start_server(model: str, *flags: str, cwd: str | None = None,
+                 env: dict | None = None) -> tuple[subprocess.Popen, str, str | None]:
     """digits.serve on free loopback ports; returns the process, its base URL and its gRPC address (with
-    --grpc_port=0 among flags) once it is ready. Raises RuntimeError with its stderr if it does not start."""
+    --grpc_port=0 among flags) once it is ready (env: extra variables). Raises RuntimeError with its
+    stderr if it does not start."""
     proc = subprocess.Popen([sys.executable, '-m', 'digits.serve', f'--model={model}', '--port=0', *flags], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     line = proc.stdout.readline()  # the address line, once the model is loaded and warm and the ports bound
     started = STARTED.search(line)
     if not started:

@@ -93,9 +93,10 @@ def console_scripts() -> list[str]:
 
 
 def test_every_installed_command_has_help_that_exits_0():
-    """digits-train, -evaluate, -predict, -serve and -sweep as pip installs them: --help and --helpfull exit 0
-    with the command's own text and nothing on stderr."""
-    assert console_scripts() == ['digits-evaluate', 'digits-predict', 'digits-serve', 'digits-sweep', 'digits-train']
+    """digits-train, -evaluate, -predict, -serve, -convert and -sweep as pip installs them: --help and
+    --helpfull exit 0 with the command's own text and nothing on stderr."""
+    assert console_scripts() == ['digits-convert', 'digits-evaluate', 'digits-predict', 'digits-serve', 'digits-sweep',
+                                 'digits-train']
     for command in console_scripts():
         for flag in ('--help', '--helpfull'):
             proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), command), flag], capture_output=True,
