@@ -63,7 +63,7 @@ class DigitsApp:
             Rule('/', endpoint='page', methods=['GET']),
             Rule('/static/<name>', endpoint='static', methods=['GET']),
             Rule('/api/predict', endpoint='predict', methods=['POST']),
-            Rule('/v1/models/<path:rest>', endpoint='tf_serving', methods=['GET', 'POST']),
+            Rule('/v1/models/<path:rest>', endpoint='tf_serving_api', methods=['GET', 'POST']),
         ])
 
     def __call__(self, environ, start_response):
@@ -103,7 +103,8 @@ class DigitsApp:
         """An image file -> the digits read, each with its probabilities and the 28x28 image the model saw
         (a PNG data URL); for an image of one digit, that digit's fields at the top level too."""
         image = images.decode_image(request.get_data(cache=False), 'the request body')
-        readings = reader.read(image, lambda batch: self._model(batch)['probabilities'], 'the request body')
+        as_input = tf_serving.SIGNATURES['serving_uint8'].to_model_input  # the reader's uint8 frames
+        readings = reader.read(image, lambda frames: self._model(as_input(frames))['probabilities'], 'the request body')
         answer = classify.describe_reading(readings)
         for digit, reading in zip(answer['digits'], readings):
             digit.update(probabilities=reading.probabilities.tolist(), image=png_data_url(reading.image))
@@ -111,7 +112,7 @@ class DigitsApp:
             answer.update(probabilities=answer['digits'][0]['probabilities'], image=answer['digits'][0]['image'])
         return json_response(answer)
 
-    def tf_serving(self, request, rest: str):
+    def tf_serving_api(self, request, rest: str):
         """TF Serving's REST API: the path read as its regexes read it, then status, metadata or predict."""
         parsed = tf_serving.parse_rest_path(request.path)
         verb = parsed and parsed[3]

@@ -191,3 +191,16 @@ def test_a_faint_or_empty_candidate_digit_becomes_a_frame_not_an_error():
     faint = images.ink_to_mnist(np.full((12, 6), 0.1, np.float32))
     assert faint.shape == (28, 28) and 0 < faint.max() < 64
     assert not images.ink_to_mnist(np.zeros((12, 6), np.float32)).any()
+
+
+def test_resize_computes_what_tensorflows_resize_computes():
+    """images.resize (numpy, so that a LiteRT reader needs no TensorFlow) against tf.image.resize with the
+    methods it replaced: area when shrinking, bilinear with antialias when growing; random sizes both ways."""
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        image = rng.random(rng.integers(1, 120, 2)).astype(np.float32)
+        size = tuple(int(s) for s in rng.integers(1, 100, 2))
+        shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
+        want = tf.image.resize(image[..., None], size, method='area' if shrink else 'bilinear', antialias=True)
+        np.testing.assert_allclose(images.resize(image, size), want.numpy()[..., 0], atol=1e-4)

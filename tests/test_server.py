@@ -246,6 +246,33 @@ def test_batched_concurrent_requests_get_what_one_call_each_gives(server, export
             np.testing.assert_allclose(answer['predictions'][0]['probabilities'], want[(c + i * 32) % 64], atol=1e-5)
 
 
+def test_page_and_tf_serving_requests_batched_together_are_each_read_right(server, digits_and_expected,
+                                                                          export_module):
+    """The page's images (read as uint8 frames) and TF Serving's floats share batches: each still gets its
+    own answer."""
+    bodies, expected = digits_and_expected
+    rest_bodies, want = one_digit_requests(export_module, 16)
+    loads = {}
+    threads = [threading.Thread(target=lambda: loads.update(page=traffic.run_load(
+                   lambda: traffic.http_sender(server + '/api/predict', 30, 'image/png'), bodies, clients=4,
+                   requests=12))),
+               threading.Thread(target=lambda: loads.update(rest=traffic.run_load(
+                   lambda: traffic.http_sender(server + '/v1/models/digits:predict', 30), rest_bodies, clients=4,
+                   requests=12)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for c, client in enumerate(loads['page']['results']):
+        for i, (status, answer, _) in enumerate(client):
+            assert status == 200 and answer['probabilities'] == pytest.approx(
+                expected[(c + i * 4) % len(bodies)].tolist(), abs=1e-5)
+    for c, client in enumerate(loads['rest']['results']):
+        for i, (status, answer, _) in enumerate(client):
+            assert status == 200
+            np.testing.assert_allclose(answer['predictions'][0]['probabilities'], want[(c + i * 4) % 16], atol=1e-5)
+
+
 def test_stalled_connections_do_not_hold_up_other_clients(server, export_module):
     """200 connections, half idle and half with a request sent only in part, stay open while another
     client's 20 requests are all answered."""
