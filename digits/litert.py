@@ -12,6 +12,7 @@ import numpy as np
 
 from digits.errors import DigitsError
 from digits.images import FRAME
+from digits.tf_serving import SIGNATURES
 
 # The largest test-accuracy difference from the SavedModel (in points) a file of each kind may have.
 TOLERANCE_POINTS = {'none': 0.02, 'float16': 0.02, 'int8': 0.1}
@@ -68,8 +69,9 @@ class LiteModel:
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         images = np.asarray(images)
-        scale = np.float32(255) if images.dtype == np.uint8 else np.float32(1)
-        images = (images.astype(np.float32) / scale).reshape(-1, *self.image_shape)
+        if images.dtype == np.uint8:
+            images = SIGNATURES['serving_uint8'].to_model_input(images)
+        images = images.astype(np.float32).reshape(-1, *self.image_shape)
         with self._lock:
             return {name: np.array(value) for name, value in self._runner(images=images).items()}
 
@@ -85,10 +87,10 @@ def load(path: str) -> LiteModel:
 
 
 def accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> tuple[float, np.ndarray]:
-    """(accuracy, probabilities) of model (images float32 -> {'probabilities': ...}) on uint8 images."""
-    probabilities = np.concatenate([
-        np.asarray(model(images[i:i + batch_size].astype(np.float32) / 255)['probabilities'])
-        for i in range(0, len(images), batch_size)])
+    """(accuracy, probabilities) of model (uint8 images -> {'probabilities': ...}, as the export's serve
+    function and LiteModel take them) on uint8 images."""
+    probabilities = np.concatenate([np.asarray(model(images[i:i + batch_size])['probabilities'])
+                                    for i in range(0, len(images), batch_size)])
     return float((probabilities.argmax(axis=1) == labels).mean()), probabilities
 
 
