@@ -14,7 +14,8 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
     Each reading: {'file', 'text', 'digits': [{'digit', 'probability', 'top3', 'box'}, ...]}, and for an image
     of one digit also its 'digit', 'probability' and 'top3'.
     """
-    probabilities = load_probabilities(config.model)
+    model = load_model(config.model)
+    probabilities = lambda batch: model(batch)['probabilities']
     if config.save_preprocessed:
         run_dir.check_writable(config.save_preprocessed, f'--save_preprocessed ({config.save_preprocessed})')
     decoded = {}
@@ -42,16 +43,16 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
     return predictions, errors
 
 
-def load_probabilities(model: str):
-    """model as a function: float32 [n, 28, 28] digits -> [n, classes] probabilities. A .tflite file runs on
-    LiteRT alone (TensorFlow is never imported); anything else is an export."""
+def load_model(model: str):
+    """model as a function: images [n, 28, 28] (uint8, or floats in [0, 1]) -> {'probabilities', 'logits'}
+    as numpy. A .tflite file runs on LiteRT alone (TensorFlow is never imported); anything else is an
+    export (the closure keeps its variables alive)."""
     if model.endswith('.tflite'):
         from digits import litert
-        lite = litert.load(model)
-        return lambda batch: lite(batch)['probabilities']
+        return litert.load(model)
     from digits import export
     module = export.load(model)
-    return lambda batch: module.serve(batch)['probabilities'].numpy()
+    return lambda images: {name: value.numpy() for name, value in module.serve(images).items()}
 
 
 def describe_reading(readings: list) -> dict:

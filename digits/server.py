@@ -172,20 +172,6 @@ def json_response(payload: dict, status: int = 200) -> Response:
 CHANNEL_TIMEOUT_SECONDS = 60
 
 
-def load_model(export_dir: str) -> tf_serving.Model:
-    """The export's serve function as numpy in, numpy out (the closure keeps its variables alive); a
-    .tflite file's signature, run on LiteRT alone."""
-    if export_dir.endswith('.tflite'):
-        from digits import litert
-        return litert.load(export_dir)
-    from digits import export
-    module = export.load(export_dir)
-
-    def model(pixels: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: value.numpy() for name, value in module.serve(pixels).items()}
-    return model
-
-
 def warm_up(app: DigitsApp, model: tf_serving.Model, max_batch_size: int):
     """Runs every batch size the batcher can form, and the page's path, before the port opens: the first
     call of a shape builds its kernels, and no client should wait for that."""
@@ -278,7 +264,7 @@ def serve(config, log=print):
     """Loads config.model and serves it (HTTP, and gRPC with config.grpc_port) until SIGTERM or SIGINT."""
     from digits import batching
     servable = tf_serving.find_servable(config.model, config.version_labels)
-    model = load_model(servable.export_dir)
+    model = classify.load_model(servable.export_dir)
     batcher = batching.Batcher(model, max_batch_size=config.max_batch_size,
                                batch_timeout_micros=config.batch_timeout_micros) if config.enable_batching else None
     predict = batcher.predict if batcher else model
