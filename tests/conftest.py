@@ -1,6 +1,8 @@
 """Shared fixtures: tiny learnable digits in the real IDX / npz formats, and the real data when present."""
+import fcntl
 import gzip
 import os
+import pickle
 import subprocess
 import sys
 
@@ -12,8 +14,10 @@ LOGICAL_CPUS = 4
 
 
 def pytest_configure(config):
-    """Splits the CPU into 4 logical devices before TensorFlow starts, for multi-replica tests."""
-    del config
+    """Splits the CPU into 4 logical devices before TensorFlow starts, for multi-replica tests (in the
+    process that runs them: not in pytest-xdist's controller, which runs none)."""
+    if getattr(config.option, 'numprocesses', None) and not os.environ.get('PYTEST_XDIST_WORKER'):
+        return
     import tensorflow as tf
     cpu = tf.config.list_physical_devices('CPU')[0]
     tf.config.set_logical_device_configuration(
@@ -67,8 +71,9 @@ def bomb_bytes(fmt: str, width: int, height: int) -> bytes:
 
 @pytest.fixture(scope='session')
 def tiny_data_dir(tmp_path_factory):
-    """A folder with the four gzip IDX files of tiny digits (640 train, 203 test)."""
-    return write_idx_dir(tmp_path_factory.mktemp('tiny_idx'))
+    """A folder with the four gzip IDX files of tiny digits (640 train, 203 test), one for all workers (the
+    shared runs' configs name it)."""
+    return once_per_session(tmp_path_factory, 'tiny_idx', write_idx_dir)
 
 
 def data_dir_from_env(variable: str, what: str, where: str) -> str:
@@ -113,14 +118,30 @@ def smoke_config(tmp_dir, data_dir, **overrides):
     return config.TrainConfig(**values)
 
 
+def once_per_session(tmp_path_factory, name: str, make):
+    """make(folder) once per test session, however many pytest-xdist workers ask: the first computes it
+    under a lock in the folder all workers share, and the others load what it pickled there."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        shared = shared.parent  # the workers' temp folders are siblings
+    path = shared / f'{name}.pickle'
+    with open(shared / f'{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            folder = shared / f'{name}-output'
+            folder.mkdir(exist_ok=True)
+            path.write_bytes(pickle.dumps(make(str(folder))))
+        return pickle.loads(path.read_bytes())
+
+
 @pytest.fixture(scope='session')
 def smoke_run(tmp_path_factory, tiny_data_dir):
     """One short training run on the tiny data: (config, results, printed lines)."""
-    from digits import experiment
-    cfg = smoke_config(str(tmp_path_factory.mktemp('smoke')), tiny_data_dir)
-    lines = []
-    results = experiment.train_and_evaluate(cfg, log=lines.append)
-    return cfg, results, lines
+    def train(folder):
+        from digits import experiment
+        cfg, lines = smoke_config(folder, tiny_data_dir), []
+        return cfg, experiment.train_and_evaluate(cfg, log=lines.append), lines
+    return once_per_session(tmp_path_factory, 'smoke', train)
 
 
 @pytest.fixture(scope='session')
@@ -129,12 +150,13 @@ def real_model(real_data_dir, tmp_path_factory):
     for 300 steps on the real training images with the default recipe's augmentation, shared by every
     real-data test: (config, results). 98.75% on the test set; every real-data margin in the tests was
     measured on it. Its evaluation batch of 384 does not divide the 10,000 test images."""
-    from digits import experiment
-    cfg = smoke_config(str(tmp_path_factory.mktemp('real_model')), real_data_dir, arch='cnn', width=16,
-                       batch_size=128, train_steps=300, steps_per_loop=50, log_every_steps=50, warmup_steps=50,
-                       eval_every_steps=300, checkpoint_every_steps=300, augment=True, blur=0.5,
-                       eval_batch_size=384)
-    return cfg, experiment.train_and_evaluate(cfg, log=lambda line: None)
+    def train(folder):
+        from digits import experiment
+        cfg = smoke_config(folder, real_data_dir, arch='cnn', width=16, batch_size=128, train_steps=300,
+                           steps_per_loop=50, log_every_steps=50, warmup_steps=50, eval_every_steps=300,
+                           checkpoint_every_steps=300, augment=True, blur=0.5, eval_batch_size=384)
+        return cfg, experiment.train_and_evaluate(cfg, log=lambda line: None)
+    return once_per_session(tmp_path_factory, 'real_model', train)
 
 
 SERVE_MAX_BODY_MB = 0.5  # the shared server's --max_body_mb: small enough to test cheaply
