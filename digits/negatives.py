@@ -3,8 +3,8 @@
 A softmax over ten digits has no way to say "none of these": trained on digits alone, it reads a letter A
 as a 4 at 99.96%. Training on marks that are not digits, with the uniform distribution as their target
 (Hendrycks et al., "Deep Anomaly Detection with Outlier Exposure", 2019), teaches it to spread its
-probability over the ten classes for them instead; the reader then refuses a mark whose most probable
-digit stays below reader.REFUSE_BELOW. The model and its exports keep their ten outputs.
+probability over the ten classes for them instead; the reader then refuses a mark whose probabilities are
+spread that way (reader.is_refused). The model and its exports keep their ten outputs.
 
 Three kinds, each through the reader's own preprocessing (images.ink_to_mnist), as the reader would see them:
 - glyphs: letters and signs of the fonts matplotlib ships (TRAIN_FONTS), those that look like no digit;

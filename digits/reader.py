@@ -23,10 +23,12 @@ MERGE_GAP = 0.08  # of the line's height: pieces closer than this may be one dig
 # grouping that joins it to its neighbour wins unless the model reads that far worse.
 SHORT, SHORT_COST = 0.45, 4.0
 MAX_JOINED_WIDTH = 1.4  # of the line's height: the widest candidate made by joining pieces (a 5 with its bar)
-# A mark whose most probable digit has less than this probability is not read as a digit: no digit is more
-# likely than not. A model trained with --negatives spreads its probability over the ten digits for marks
-# that are not digits (digits.negatives); the experiment log has the rates it refuses at this threshold.
-REFUSE_BELOW = 0.5
+# A mark is not read as a digit when the entropy of the model's probabilities (nats) is above this: a model
+# trained with --negatives spreads its probability over all ten digits for marks that are not digits
+# (digits.negatives: the uniform distribution's entropy is ln 10 = 2.30), while a digit it hesitates over
+# splits it between two or three (ln 2 = 0.69, ln 3 = 1.10), which the most probable digit's share cannot
+# tell apart. docs/experiments/2026-12-02-refusal-rule.md measures it against that share.
+REFUSE_ENTROPY = 1.6
 REFUSED = '?'  # a refused mark in a reading's text
 # Each digit read costs this much more (-log probability), so that splitting one mark into more digits
 # must pay for itself: a W is not read as "1?7", while touching digits whose halves read confidently still
@@ -44,9 +46,14 @@ class Reading:
 
     @property
     def digit(self) -> int | None:
-        """The digit read, or None for a mark refused as not a digit (REFUSE_BELOW)."""
-        best = int(self.probabilities.argmax())
-        return best if self.probabilities[best] >= REFUSE_BELOW else None
+        """The digit read, or None for a mark refused as not a digit (is_refused)."""
+        return None if is_refused(self.probabilities) else int(self.probabilities.argmax())
+
+
+def is_refused(probabilities: np.ndarray) -> bool:
+    """Whether the model's probabilities [classes] say the mark is no digit: their entropy above REFUSE_ENTROPY."""
+    p = np.asarray(probabilities, np.float64)
+    return float(-(p * np.log(np.maximum(p, 1e-12))).sum()) > REFUSE_ENTROPY
 
 
 def text_of(readings: list[Reading]) -> str:

@@ -89,6 +89,6 @@ def test_a_mark_no_digit_is_likely_for_is_refused_in_place():
     page = synthetic.spaced_number(np.stack([bar, blob, bar]), [12, 12, 0])
     readings = reader.read(page, bars_and_a_blob, 'page')
     assert [r.digit for r in readings] == [1, None, 1] and reader.text_of(readings) == '1?1'
-    assert readings[1].probabilities.max() < reader.REFUSE_BELOW
+    assert reader.is_refused(readings[1].probabilities) and not reader.is_refused(readings[0].probabilities)
     [alone] = reader.read(synthetic.ink_on_paper(blob), bars_and_a_blob, 'blob')
     assert alone.digit is None and reader.text_of([alone]) == '?'

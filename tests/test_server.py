@@ -72,8 +72,8 @@ def test_the_page_and_only_its_files_are_served(server):
 
 
 def digit_read(probabilities: np.ndarray) -> int | None:
-    """The digit the reader answers for these probabilities: None when no digit is more likely than not."""
-    return int(probabilities.argmax()) if probabilities.max() >= reader.REFUSE_BELOW else None
+    """The digit the reader answers for these probabilities: None when they say the mark is no digit."""
+    return None if reader.is_refused(probabilities) else int(probabilities.argmax())
 
 
 def test_api_predict_reads_an_image_file(server, digits_and_expected):
