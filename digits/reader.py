@@ -61,12 +61,26 @@ def text_of(readings: list[Reading]) -> str:
     return ''.join(REFUSED if r.digit is None else str(r.digit) for r in readings)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Slice:
-    """Columns [start, stop) of piece `piece`: the unit a digit is made of."""
+    """The part of piece `piece` between two cuts, the unit a digit is made of: in each row y, its columns
+    [start[y], stop[y]) (relative to the piece's x0)."""
     piece: int
-    start: int
-    stop: int
+    start: np.ndarray  # [the piece's height] int
+    stop: np.ndarray
+    left: int  # the columns its ink spans, [left, right) (relative to the piece's x0)
+    right: int
+
+    def ink(self, piece: segment.Piece) -> np.ndarray:
+        """The piece's ink in this slice, over the slice's columns [start.min(), stop.max())."""
+        inside = between(self.start, self.stop, piece.width)
+        return np.where(inside, piece.ink, 0.0)[:, self.start.min():self.stop.max()]
+
+
+def between(start: np.ndarray, stop: np.ndarray, width: int) -> np.ndarray:
+    """[len(start), width] bool: in each row y, the columns [start[y], stop[y])."""
+    columns = np.arange(width)[None, :]
+    return (columns >= start[:, None]) & (columns < stop[:, None])
 
 
 def read(image: np.ndarray, probabilities, name: str) -> list[Reading]:
@@ -141,13 +155,21 @@ def plan_reading(image: np.ndarray, name: str) -> Plan:
 
 
 def slice_pieces(pieces: list[segment.Piece], line: int) -> list[Slice]:
-    """Each piece as one slice, or, if it is too wide for one digit, as the slices between its cuts."""
+    """Each piece as one slice, or, if it is too wide for one digit, as the slices between its cuts (each
+    cut kept right of the one before it in every row, so that no ink is in two slices)."""
     slices = []
     for p, piece in enumerate(pieces):
         cuts = segment.candidate_cuts(piece, line) if piece.width > segment.MAX_DIGIT_WIDTH * line else []
-        edges = [0, *cuts, piece.width]
-        slices += [Slice(p, a, b) for a, b in zip(edges[:-1], edges[1:])]
+        edges = np.maximum.accumulate([np.zeros(piece.height, np.int64), *cuts, np.full(piece.height, piece.width)])
+        slices += [make_slice(p, piece, a, b) for a, b in zip(edges[:-1], edges[1:])]
     return slices
+
+
+def make_slice(p: int, piece: segment.Piece, start: np.ndarray, stop: np.ndarray) -> Slice:
+    """The slice of piece number p between two cuts, with the columns its ink spans."""
+    found = np.flatnonzero((between(start, stop, piece.width) & (piece.ink > segment.INK_THRESHOLD)).any(axis=0))
+    left, right = (int(found[0]), int(found[-1]) + 1) if found.size else (int(start.min()), int(stop.max()))
+    return Slice(p, start, stop, left, right)
 
 
 def candidate_spans(pieces: list[segment.Piece], slices: list[Slice], line: int) -> list[tuple[int, int]]:
@@ -157,15 +179,14 @@ def candidate_spans(pieces: list[segment.Piece], slices: list[Slice], line: int)
     for i in range(len(slices)):
         for j in range(i + 1, len(slices) + 1):
             first, last = slices[i], slices[j - 1]
-            x0, x1 = pieces[first.piece].x0 + first.start, pieces[last.piece].x0 + last.stop
+            x0, x1 = pieces[first.piece].x0 + first.left, pieces[last.piece].x0 + last.right
+            whole = first.start.max() == 0 and last.stop.min() == pieces[last.piece].width
             if first.piece == last.piece:
-                whole = first.start == 0 and last.stop == pieces[first.piece].width
                 if j == i + 1 or x1 - x0 <= widest or whole:
                     spans.append((i, j))
                 continue
             if x1 - x0 > MAX_JOINED_WIDTH * line:
                 break
-            whole = first.start == 0 and last.stop == pieces[last.piece].width
             close = all(pieces[p + 1].x0 - pieces[p].x1 < MERGE_GAP * line for p in range(first.piece, last.piece))
             if whole and close:
                 spans.append((i, j))
@@ -174,15 +195,17 @@ def candidate_spans(pieces: list[segment.Piece], slices: list[Slice], line: int)
 
 def compose(pieces: list[segment.Piece], parts: list[Slice]) -> segment.Piece:
     """The ink of consecutive slices on one canvas: a candidate digit, cropped to its ink."""
-    boxes = [(pieces[s.piece].x0 + s.start, pieces[s.piece].y0, pieces[s.piece].x0 + s.stop, pieces[s.piece].y1)
-             for s in parts]
+    boxes = [(pieces[s.piece].x0 + s.start.min(), pieces[s.piece].y0, pieces[s.piece].x0 + s.stop.max(),
+              pieces[s.piece].y1) for s in parts]
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
     canvas = np.zeros((y1 - y0, x1 - x0), np.float32)
     for s, (bx0, by0, bx1, by1) in zip(parts, boxes):
         region = canvas[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0]
-        np.maximum(region, pieces[s.piece].ink[:, s.start:s.stop], out=region)
-    return segment.Piece(x0, y0, x1, y1, canvas).columns(0, x1 - x0)
+        np.maximum(region, s.ink(pieces[s.piece]), out=region)
+    inked = np.flatnonzero((canvas > segment.INK_THRESHOLD).any(axis=0))
+    left, right = (inked[0], inked[-1] + 1) if inked.size else (0, x1 - x0)
+    return segment.Piece(x0, y0, x1, y1, canvas).columns(int(left), int(right))
 
 
 def best_path(spans: list[tuple[int, int]], probs: np.ndarray, num_slices: int, extra: np.ndarray) -> list[int]:

@@ -3,8 +3,10 @@ of ink that may each be one digit, in reading order.
 
 Connected components of the ink; specks dropped; pieces of one digit merged (a 5 whose top bar is detached,
 a 4 or 7 written in two strokes, a broken scan: their columns overlap); a piece wider than one digit can be
-is offered to the reader (digits.reader) with its candidate cuts, the columns where the ink is thinnest,
-so that the model's probabilities decide where two touching digits part. Imports nothing heavy: numpy only.
+is offered to the reader (digits.reader) with its candidate cuts, paths from top to bottom that cross the
+least ink near the columns where it is thinnest (touching digits overlap: a straight cut would give one the
+other's stroke), so that the model's probabilities decide where two touching digits part. Imports nothing
+heavy: numpy only.
 """
 import dataclasses
 
@@ -16,6 +18,10 @@ MERGE_OVERLAP = 0.5  # pieces whose columns overlap by this fraction of the narr
 MAX_DIGIT_WIDTH = 1.1  # of the line's height: a wider piece holds more than one digit
 MIN_DIGIT_WIDTH = 0.12  # of the line's height: a cut never leaves a narrower piece (a 1 is ~0.15)
 CUT_SPACING = 0.15  # of the line's height: candidate cuts at least this far apart
+# A cut may bend this far (of the line's height) either side of its column, a column per row at most, to
+# go round the ink of digits whose boxes overlap; each column it moves costs BEND_COST (of a pixel of full
+# ink), so that where no ink is in the way it stays straight.
+CUT_BEND, BEND_COST = 0.3, 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,15 +149,41 @@ def line_height(pieces: list[Piece]) -> int:
     return max(piece.height for piece in pieces)
 
 
-def candidate_cuts(piece: Piece, line: int) -> list[int]:
-    """Columns (relative to piece.x0) where two touching digits may part: the local minima of the ink's
-    column sums, thinnest first, at least CUT_SPACING x line apart and MIN_DIGIT_WIDTH x line from the edges."""
+def candidate_cuts(piece: Piece, line: int) -> list[np.ndarray]:
+    """Where two touching digits may part: for each row of the piece, the column (relative to piece.x0) that
+    starts the right-hand part [piece.height] int. Each is the cut of least ink (cut_path) bent from a local
+    minimum of the ink's column sums, thinnest first, at least CUT_SPACING x line apart and MIN_DIGIT_WIDTH x
+    line from the edges, left to right."""
     profile = piece.ink.sum(axis=0)
     margin, spacing = max(1, round(MIN_DIGIT_WIDTH * line)), max(1, round(CUT_SPACING * line))
     inside = range(margin, piece.width - margin + 1)
     minima = [x for x in inside if profile[x - 1:x + 2].size and profile[x] <= profile[max(0, x - 2):x + 3].min()]
-    cuts = []
+    columns = []
     for x in sorted(minima, key=lambda x: profile[x]):
-        if all(abs(x - c) >= spacing for c in cuts):
-            cuts.append(x)
-    return sorted(cuts)
+        if all(abs(x - c) >= spacing for c in columns):
+            columns.append(x)
+    bend = max(1, round(CUT_BEND * line))
+    cuts = {}
+    for x in sorted(columns):
+        path = cut_path(piece.ink, x, max(margin, x - bend), min(piece.width - margin, x + bend))
+        cuts.setdefault(path.tobytes(), path)  # two columns may bend to one cut
+    return sorted(cuts.values(), key=lambda path: path.mean())
+
+
+def cut_path(ink: np.ndarray, column: int, lo: int, hi: int) -> np.ndarray:
+    """The cut from top to bottom through columns [lo, hi] of ink [h, w] that crosses the least ink (a column
+    per row at most, BEND_COST a column moved), starting from `column` where no ink decides: [h] int."""
+    band = ink[:, lo:hi + 1].astype(np.float64)
+    h, n = band.shape
+    offsets = np.abs(np.arange(n) - (column - lo))
+    cost = band[0] + 1e-6 * offsets  # ties go to the column itself
+    moves = np.zeros((h, n), np.int8)
+    for y in range(1, h):
+        options = np.stack([np.r_[np.inf, cost[:-1]] + BEND_COST, cost, np.r_[cost[1:], np.inf] + BEND_COST])
+        moves[y] = options.argmin(axis=0) - 1  # -1: from the column on the left, +1: on the right
+        cost = options.min(axis=0) + band[y] + 1e-6 * offsets
+    path = np.empty(h, np.int64)
+    path[-1] = int(cost.argmin())
+    for y in range(h - 1, 0, -1):
+        path[y - 1] = path[y] + moves[y, path[y]]
+    return path + lo

@@ -3,7 +3,7 @@ numbers, one model call per image, and the limits."""
 import numpy as np
 import pytest
 
-from digits import data, export, reader, synthetic
+from digits import data, export, reader, segment, synthetic
 from digits.errors import DigitsError
 
 NUMBERS = 60
@@ -48,6 +48,21 @@ def test_touching_pairs_are_split_where_the_model_reads_them_best(model, test_di
         exact += got == f'{test_digits.labels[a]}{test_digits.labels[b]}'
     print(f'touching pairs exact: {exact} of {NUMBERS}')
     assert exact >= NUMBERS * 0.85, exact
+
+
+def test_the_slices_of_a_piece_hold_each_pixel_of_its_ink_once():
+    """Cut along bent paths, a piece's slices share no ink and lose none: each pixel is in one slice."""
+    ink = np.zeros((60, 200), np.float32)
+    ink[10:50, 20:50] = ink[10:50, 56:86] = 1
+    ink[28:31, 50:56] = 1  # touching
+    ink[12:20, 44:62] = 0.6  # and a second, fainter bridge that the cuts bend round or cross
+    pieces = segment.find_pieces(ink)
+    slices = reader.slice_pieces(pieces, segment.line_height(pieces))
+    assert len(slices) > 1
+    whole = np.zeros_like(pieces[0].ink)
+    for s in slices:
+        whole[:, s.start.min():s.stop.max()] += s.ink(pieces[0])
+    np.testing.assert_array_equal(whole, pieces[0].ink)
 
 
 def test_a_number_written_with_a_pen_is_read_and_boxed_in_its_pixels(model):

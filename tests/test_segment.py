@@ -56,7 +56,38 @@ def test_touching_digits_get_a_cut_where_their_ink_is_thinnest():
     pieces = segment.find_pieces(ink)
     assert len(pieces) == 1 and pieces[0].width == 66
     cuts = segment.candidate_cuts(pieces[0], segment.line_height(pieces))
-    assert any(30 <= c <= 36 for c in cuts), cuts  # within the bridge (columns 50-56 of the ink)
+    assert all(cut.shape == (40,) for cut in cuts)
+    assert any(((30 <= cut) & (cut <= 36)).all() for cut in cuts), cuts  # through the bridge (ink columns 50-56)
+
+
+def slanted_stroke(ink: np.ndarray, x: int) -> np.ndarray:
+    """A stroke 5 px wide from (x, 10) down to (x + 20, 50), leaning right as handwriting does; its mask."""
+    mask = np.zeros(ink.shape, bool)
+    for y in range(10, 50):
+        left = x + (y - 10) // 2
+        mask[y, left:left + 5] = True
+    ink[mask] = 1
+    return mask
+
+
+def test_a_cut_bends_between_digits_whose_boxes_overlap():
+    """Two slanted strokes touching by a bridge: their columns overlap by 8, so no straight cut parts them
+    without taking a piece of one, while a bent cut crosses only the bridge."""
+    ink = blank()
+    first, second = slanted_stroke(ink, 20), slanted_stroke(ink, 36)
+    ink[29:31, 34:46] = 1  # the bridge
+    [piece] = segment.find_pieces(ink)
+    assert (piece.x0, piece.x1) == (20, 60)
+    rows, columns = np.arange(10, 50), np.arange(200)[None, :] - piece.x0
+
+    def parts(cut):  # each stroke's pixels on the wrong side of the cut
+        left = columns < cut[:, None]
+        return int((first[rows] & ~left).sum()), int((second[rows] & left).sum())
+
+    straight = [parts(np.full(40, x)) for x in range(16, 25)]  # every column where the boxes overlap
+    assert all(a + b >= 5 for a, b in straight), straight
+    cuts = segment.candidate_cuts(piece, segment.line_height([piece]))
+    assert (0, 0) in [parts(cut) for cut in cuts], [parts(cut) for cut in cuts]
 
 
 def test_columns_crop_a_part_of_a_piece_to_its_ink():
