@@ -3,7 +3,7 @@ of ink that may each be one digit, in reading order.
 
 Connected components of the ink; specks dropped; pieces of one digit merged (a 5 whose top bar is detached,
 a 4 or 7 written in two strokes, a broken scan: their columns overlap); a piece wider than one digit can be
-is offered to the reader (digits.reader) with its candidate cuts, paths from top to bottom that cross the
+goes to the reader (digits.reader) with its candidate cuts, paths from top to bottom that cross the
 least ink near the columns where it is thinnest (touching digits overlap: a straight cut would give one the
 other's stroke), so that the model's probabilities decide where two touching digits part. Imports nothing
 heavy: numpy only.
@@ -150,10 +150,10 @@ def line_height(pieces: list[Piece]) -> int:
 
 
 def candidate_cuts(piece: Piece, line: int) -> list[np.ndarray]:
-    """Where two touching digits may part: for each row of the piece, the column (relative to piece.x0) that
-    starts the right-hand part [piece.height] int. Each is the cut of least ink (cut_path) bent from a local
-    minimum of the ink's column sums, thinnest first, at least CUT_SPACING x line apart and MIN_DIGIT_WIDTH x
-    line from the edges, left to right."""
+    """Where two touching digits may part, left to right: each cut [piece.height] int is, row by row, the
+    first column (relative to piece.x0) of the right-hand part; the cut of least ink (cut_path) bent from a
+    local minimum of the ink's column sums, thinnest first, at least CUT_SPACING x line apart and
+    MIN_DIGIT_WIDTH x line from the edges."""
     profile = piece.ink.sum(axis=0)
     margin, spacing = max(1, round(MIN_DIGIT_WIDTH * line)), max(1, round(CUT_SPACING * line))
     inside = range(margin, piece.width - margin + 1)
