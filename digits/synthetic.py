@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from digits import images, reader
+from digits import images, reader, segment
 
 PAD = 280  # the page's drawing pad, in pixels
 PEN_WIDTHS = (2, 3, 4, 6, 8, 12, 16, 20, 24, 28)
@@ -189,7 +189,37 @@ def pen_number(digits, width: int, squeeze: float = 0.7) -> np.ndarray:
     """A number written with a pen `width` pixels wide on a PAD-tall pad, each digit's strokes squeezed
     into a column `squeeze` x PAD wide, as the page's pad holds it: [PAD, n x column, 1] in [0, 1]."""
     column = round(squeeze * PAD)
-    pages = [render_strokes([[(PAD / 2 + (x - PAD / 2) * squeeze, y) for x, y in stroke] for stroke in STROKES[d]],
-                            width) for d in digits]
     left = (PAD - column) // 2
-    return np.concatenate([page[:, left:left + column] for page in pages], axis=1)
+    return np.concatenate([pen_digit(d, width, squeeze)[:, left:left + column] for d in digits], axis=1)
+
+
+def pen_digit(digit: int, width: int, squeeze: float = 0.7) -> np.ndarray:
+    """Digit `digit`'s strokes squeezed to `squeeze` of their width, drawn with a pen: [PAD, PAD, 1]."""
+    return render_strokes([[(PAD / 2 + (x - PAD / 2) * squeeze, y) for x, y in stroke] for stroke in STROKES[digit]],
+                          width)
+
+
+def touching_pen_number(digits, width: int, squeeze: float = 0.7, margin: int = 20) -> np.ndarray:
+    """pen_number's digits written fast: each cropped to its ink and pushed against the digits before it
+    until their ink touches (or they overlap by half its width): [PAD, w, 1] in [0, 1]."""
+    page = None
+    for digit in digits:
+        ink = pen_digit(digit, width, squeeze)
+        columns = np.flatnonzero((ink[..., 0] < 1 - segment.INK_THRESHOLD).any(axis=0))
+        part = ink[:, columns[0]:columns[-1] + 1]
+        page = part if page is None else pushed_against(page, part)
+    return np.pad(page, [(0, 0), (margin, margin), (0, 0)], constant_values=1.0)
+
+
+def pushed_against(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Two pages of dark ink [PAD, w, 1] side by side, right overlapping left by the fewest columns at which
+    the ink of the two is joined (one piece fewer than the two have apart), at most half of right's width."""
+    def pieces(page):
+        return segment.label_components(page[..., 0] < 1 - segment.INK_THRESHOLD)[1]
+    apart = pieces(left) + pieces(right)
+    for overlap in range(right.shape[1] // 2 + 1):
+        joined = np.concatenate([left, np.ones((PAD, right.shape[1] - overlap, 1), np.float32)], axis=1)
+        np.minimum(joined[:, joined.shape[1] - right.shape[1]:], right, out=joined[:, joined.shape[1] - right.shape[1]:])
+        if pieces(joined) < apart:
+            break
+    return joined

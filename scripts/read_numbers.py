@@ -2,10 +2,11 @@
 
     python scripts/read_numbers.py --model=models/latest [--num=500] [--tesseract=/usr/bin/tesseract]
 
-Three sets, made by digits.synthetic from the MNIST test images and the page's pen strokes (seeded, so every
+Sets made by digits.synthetic from the MNIST test images and the page's pen strokes (seeded, so every
 run reads the same images): numbers of 2-6 spaced test digits (gaps of 2-8 px); pairs of test digits whose
 ink touches (boxes overlapped until the two are one piece of ink); numbers of 2-6 digits written with pens
-2-28 px wide on a 280-pixel pad; single test digits, each of which must read as exactly one digit; and marks
+2-28 px wide on a 280-pixel pad, spaced, and the same numbers written fast, each digit pushed against the one
+before it until their ink touches; single test digits, each of which must read as exactly one digit; and marks
 that are not digits, none of them trained on: digits.synthetic.MARKS (letters, signs, doodles) drawn with
 every pen, and the letters and signs of digits.negatives.GLYPHS in the STIX fonts (digits.negatives trains
 on other fonts). Prints, per set, the share read exactly by digits (digits.reader, as digits.predict reads a
@@ -57,6 +58,8 @@ def make_sets(test, synthetic, negatives, num: int) -> dict:
     pens = rng.choice(synthetic.PEN_WIDTHS, num)
     sets['pen-drawn numbers, pens 2-28 px'] = ([synthetic.pen_number(n, int(w)) for n, w in zip(numbers, pens)],
                                                [''.join(map(str, n)) for n in numbers])
+    sets['pen-drawn numbers, digits touching'] = (
+        [synthetic.touching_pen_number(n, int(w)) for n, w in zip(numbers, pens)], [''.join(map(str, n)) for n in numbers])
     singles = rng.choice(len(test), num, replace=False)
     sets['single MNIST digits'] = ([synthetic.ink_on_paper(test.images[k]) for k in singles],
                                    [str(test.labels[k]) for k in singles])

@@ -74,6 +74,14 @@ def test_a_number_written_with_a_pen_is_read_and_boxed_in_its_pixels(model):
                                           for i, r in enumerate(readings))
 
 
+def test_a_number_written_fast_is_one_piece_of_ink_narrower_than_written_spaced():
+    """synthetic.touching_pen_number, which scripts/read_numbers.py measures: the digits' ink touches."""
+    for digits, width in (((2, 0, 2, 6), 16), ((1, 1), 4), ((7, 4, 0), 28)):
+        fast, spaced = synthetic.touching_pen_number(digits, width), synthetic.pen_number(digits, width)
+        assert segment.label_components(fast[..., 0] < 1 - segment.INK_THRESHOLD)[1] == 1, digits
+        assert fast.shape[0] == spaced.shape[0] and fast.shape[1] < spaced.shape[1]
+
+
 def test_one_model_call_reads_the_whole_number(model, test_digits):
     calls = []
     counted = lambda batch: calls.append(len(batch)) or model(batch)
