@@ -219,7 +219,8 @@ def pushed_against(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     apart = pieces(left) + pieces(right)
     for overlap in range(right.shape[1] // 2 + 1):
         joined = np.concatenate([left, np.ones((PAD, right.shape[1] - overlap, 1), np.float32)], axis=1)
-        np.minimum(joined[:, joined.shape[1] - right.shape[1]:], right, out=joined[:, joined.shape[1] - right.shape[1]:])
+        under = joined[:, left.shape[1] - overlap:]  # a view: where right is written
+        np.minimum(under, right, out=under)
         if pieces(joined) < apart:
             break
     return joined

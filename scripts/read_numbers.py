@@ -56,10 +56,10 @@ def make_sets(test, synthetic, negatives, num: int) -> dict:
     sets['touching MNIST pairs'] = ([p for p, _ in pairs], [t for _, t in pairs])
     numbers = [rng.integers(0, 10, int(rng.integers(2, 7))) for _ in range(num)]
     pens = rng.choice(synthetic.PEN_WIDTHS, num)
-    sets['pen-drawn numbers, pens 2-28 px'] = ([synthetic.pen_number(n, int(w)) for n, w in zip(numbers, pens)],
-                                               [''.join(map(str, n)) for n in numbers])
+    texts = [''.join(map(str, n)) for n in numbers]
+    sets['pen-drawn numbers, pens 2-28 px'] = ([synthetic.pen_number(n, int(w)) for n, w in zip(numbers, pens)], texts)
     sets['pen-drawn numbers, digits touching'] = (
-        [synthetic.touching_pen_number(n, int(w)) for n, w in zip(numbers, pens)], [''.join(map(str, n)) for n in numbers])
+        [synthetic.touching_pen_number(n, int(w)) for n, w in zip(numbers, pens)], texts)
     singles = rng.choice(len(test), num, replace=False)
     sets['single MNIST digits'] = ([synthetic.ink_on_paper(test.images[k]) for k in singles],
                                    [str(test.labels[k]) for k in singles])
