@@ -14,6 +14,7 @@ from digits import images, reader, segment
 
 PAD = 280  # the page's drawing pad, in pixels
 PEN_WIDTHS = (2, 3, 4, 6, 8, 12, 16, 20, 24, 28)
+SQUEEZE = 0.7  # pen-written numbers' digits: this fraction of the strokes' width (people write digits narrow)
 
 
 def arc(cx, cy, rx, ry, start, end, n=24):
@@ -185,7 +186,7 @@ def touching_pair(a: np.ndarray, b: np.ndarray, overlap: int) -> np.ndarray:
     return ink_on_paper(row)
 
 
-def pen_number(digits, width: int, squeeze: float = 0.7) -> np.ndarray:
+def pen_number(digits, width: int, squeeze: float = SQUEEZE) -> np.ndarray:
     """A number written with a pen `width` pixels wide on a PAD-tall pad, each digit's strokes squeezed
     into a column `squeeze` x PAD wide, as the page's pad holds it: [PAD, n x column, 1] in [0, 1]."""
     column = round(squeeze * PAD)
@@ -193,22 +194,34 @@ def pen_number(digits, width: int, squeeze: float = 0.7) -> np.ndarray:
     return np.concatenate([pen_digit(d, width, squeeze)[:, left:left + column] for d in digits], axis=1)
 
 
-def pen_digit(digit: int, width: int, squeeze: float = 0.7) -> np.ndarray:
+def pen_digit(digit: int, width: int, squeeze: float = SQUEEZE) -> np.ndarray:
     """Digit `digit`'s strokes squeezed to `squeeze` of their width, drawn with a pen: [PAD, PAD, 1]."""
-    return render_strokes([[(PAD / 2 + (x - PAD / 2) * squeeze, y) for x, y in stroke] for stroke in STROKES[digit]],
-                          width)
+    return render_strokes(squeezed_strokes(digit, squeeze), width)
 
 
-def touching_pen_number(digits, width: int, squeeze: float = 0.7, margin: int = 20) -> np.ndarray:
+def squeezed_strokes(digit: int, squeeze: float = SQUEEZE) -> list:
+    """STROKES[digit] squeezed to `squeeze` of their width about the pad's middle."""
+    return [[(PAD / 2 + (x - PAD / 2) * squeeze, y) for x, y in stroke] for stroke in STROKES[digit]]
+
+
+def touching_pen_number(digits, width: int, squeeze: float = SQUEEZE, margin: int = 20) -> np.ndarray:
     """pen_number's digits written fast: each cropped to its ink and pushed against the digits before it
     until their ink touches (or they overlap by half its width): [PAD, w, 1] in [0, 1]."""
-    page = None
+    page, _ = written_touching(digits, width, squeeze)
+    return np.pad(page, [(0, 0), (margin, margin), (0, 0)], constant_values=1.0)
+
+
+def written_touching(digits, width: int, squeeze: float = SQUEEZE) -> tuple[np.ndarray, list[int]]:
+    """touching_pen_number's page without its margin, and where each digit's pen_digit square begins on it
+    (its x = 0; negative where the digit was pushed into the square before it)."""
+    page, lefts = None, []
     for digit in digits:
         ink = pen_digit(digit, width, squeeze)
         columns = np.flatnonzero((ink[..., 0] < 1 - segment.INK_THRESHOLD).any(axis=0))
         part = ink[:, columns[0]:columns[-1] + 1]
         page = part if page is None else pushed_against(page, part)
-    return np.pad(page, [(0, 0), (margin, margin), (0, 0)], constant_values=1.0)
+        lefts.append(page.shape[1] - part.shape[1] - int(columns[0]))
+    return page, lefts
 
 
 def pushed_against(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -8,30 +8,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digits import synthetic, traffic
+from digits import browser as chromium  # the module; `browser` is the fixture
+from digits import segment, synthetic, traffic
 
 STROKES = synthetic.STROKES  # each digit 0-9 as pen strokes in a 280x280 square
 
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
-PAD_WIDTH, PAD_HEIGHT = 840, 280  # the canvas' own pixels; CSS scales it on screen
-NOTHING_READ = '–'  # #digit before anything is read ('?' is a mark refused as not a digit)
-
-
 @pytest.fixture(scope='module')
 def browser():
-    """Headless Chromium through the system chromedriver (never a download); always quit."""
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    """Headless Chromium; always quit."""
+    if not chromium.is_installed():
         if os.environ.get('DIGITS_TEST_BROWSER'):  # set by .ci/run, which installs them: never skip there
-            pytest.fail(f'{CHROMIUM} or {CHROMEDRIVER} missing')
+            pytest.fail(f'{chromium.CHROMIUM} or {chromium.CHROMEDRIVER} missing')
         pytest.skip('no browser: apt-get install chromium chromium-driver')
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-                     '--window-size=420,900'):  # phone-sized
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = chromium.start(420, 900)  # phone-sized
     try:
         yield driver
     finally:
@@ -49,52 +38,13 @@ def page(browser, real_model, tmp_path_factory):
         traffic.stop_server(proc)
 
 
-def draw(driver, strokes, left: float = 0):
-    """Mouse strokes on #pad, in pad coordinates (a 280x280 square `left` pixels from the pad's left edge),
-    scaled to the canvas' size on screen."""
-    from selenium.webdriver.common.action_chains import ActionChains
-    pad = driver.find_element('id', 'pad')
-    assert (int(pad.get_attribute('width')), int(pad.get_attribute('height'))) == (PAD_WIDTH, PAD_HEIGHT)
-    scale = pad.rect['width'] / PAD_WIDTH
-    for stroke in strokes:
-        (x, y), rest = stroke[0], stroke[1:]
-        actions = ActionChains(driver, duration=0)
-        actions.move_to_element_with_offset(pad, (left + x - PAD_WIDTH / 2) * scale,
-                                            (y - PAD_HEIGHT / 2) * scale).click_and_hold()
-        for (x0, y0), (x1, y1) in zip(stroke, rest):
-            actions.move_by_offset(round((x1 - x0) * scale), round((y1 - y0) * scale))
-        actions.release().perform()
-
-
-def reading(driver, previous: str, timeout: float = 20) -> str:
-    """The text of #digit once it has changed from `previous` (the page reads by itself after a stroke)."""
-    from selenium.webdriver.support.ui import WebDriverWait
-    WebDriverWait(driver, timeout, poll_frequency=0.05).until(
-        lambda d: d.find_element('id', 'digit').text not in (previous, ''))
-    return driver.find_element('id', 'digit').text
-
-
-def settled(driver, quiet: float = 1.5, timeout: float = 30):
-    """Waits until #digit has stayed the same for `quiet` seconds (no read under way changes it)."""
-    import time
-    deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
-    while time.monotonic() < deadline:
-        text = driver.find_element('id', 'digit').text
-        if text != last:
-            last, since = text, time.monotonic()
-        elif time.monotonic() - since >= quiet and text != NOTHING_READ:
-            return text
-        time.sleep(0.1)
-    return last
-
-
 def test_the_page_reads_each_digit_drawn_with_the_mouse(page, tmp_path):
     read = {}
     for digit, strokes in STROKES.items():
         page.find_element('id', 'clear').click()
-        assert page.find_element('id', 'digit').text == NOTHING_READ
-        draw(page, strokes)
-        read[digit] = reading(page, NOTHING_READ)
+        assert page.find_element('id', 'digit').text == chromium.NOTHING_READ
+        chromium.draw(page, strokes)
+        read[digit] = chromium.reading(page, chromium.NOTHING_READ)
         bars = page.find_elements('css selector', '#bars .bar')
         assert len(bars) == 10 and page.find_element('id', 'seen').get_attribute('src').startswith('data:image/png')
     page.save_screenshot(str(tmp_path / 'page.png'))
@@ -108,9 +58,11 @@ def test_a_number_written_on_the_pad_is_read_whole_and_each_digit_can_be_tapped(
     assert not page.find_element('id', 'seen').is_displayed()  # no broken-image icon before a reading
     for i, digit in enumerate((2, 0, 2, 6)):
         squeezed = [[(140 + (x - 140) * 0.7, 140 + (y - 140) * 0.8) for x, y in stroke] for stroke in STROKES[digit]]
-        draw(page, squeezed, left=20 + 200 * i - 40)
-    settled(page)  # each stroke is read as the pen lifts: wait for the reading of the last one
+        chromium.draw(page, squeezed, left=20 + 200 * i - 40)
+    chromium.settled(page)  # each stroke is read as the pen lifts: wait for the reading of the last one
     assert page.find_element('id', 'digit').text == '2026'
+    shifts = page.execute_script('return layOut(digitsWritten(strokes)).map(d => d.shift)')
+    assert shifts == [0, 0, 0, 0]  # written apart: sent as written
     chips = page.find_elements('css selector', '#digits .chip')
     assert [chip.text.split()[0] for chip in chips] == ['2', '0', '2', '6']
     chips[3].click()
@@ -119,11 +71,33 @@ def test_a_number_written_on_the_pad_is_read_whole_and_each_digit_can_be_tapped(
     assert top == '6' and len(page.find_elements('css selector', '#bars .bar')) == 10
 
 
+def test_a_number_written_fast_is_read_though_its_digits_touch(page):
+    """'2026' with each digit pushed against the one before until their ink touches (browser.write_touching):
+    one piece of ink on the pad, but four digits written apart, which the page sends apart and reads as 2026;
+    a box read in the image sent maps back onto its digit on the pad."""
+    page.find_element('id', 'clear').click()
+    chromium.write_touching(page, (2, 0, 2, 6), pen=16)
+    assert segment.label_components(chromium.pad_ink(page))[1] == 1  # the digits touch on the pad
+    assert chromium.settled(page) == '2026'
+    sent = page.execute_script('return layOut(digitsWritten(strokes)).map(d => [d.x0, d.x1, d.shift])')
+    assert len(sent) == 4 and sent[0][2] == 0
+    assert all(b[0] + b[2] > a[1] + a[2] for a, b in zip(sent, sent[1:]))  # apart once moved
+    x0, x1, shift = sent[3]
+    back = page.execute_script('return padImage()[1](arguments[0])', [x0 + shift + 5, 40, x1 + shift - 5, 200])
+    assert back == pytest.approx([x0 + 5, 40, x1 - 5, 200])
+
+
+def test_the_page_groups_strokes_into_digits_as_the_reader_merges_pieces():
+    """app.js' copy of segment.MERGE_OVERLAP (the page cannot import it) says the same."""
+    with open(os.path.join(os.path.dirname(synthetic.__file__), 'static', 'app.js')) as f:
+        assert f'const MERGE_OVERLAP = {segment.MERGE_OVERLAP};' in f.read()
+
+
 def test_a_mark_that_is_not_a_digit_shows_as_refused(page):
     """An X drawn with the mouse is not read as a digit: #digit shows '?', its chip and box in the refused colour."""
     page.find_element('id', 'clear').click()
-    draw(page, synthetic.MARKS['X'], left=100)
-    assert settled(page) == '?'
+    chromium.draw(page, synthetic.MARKS['X'], left=100)
+    assert chromium.settled(page) == '?'
     [chip] = page.find_elements('css selector', '#digits .chip')
     assert 'refused' in chip.get_attribute('class').split()
 
@@ -139,7 +113,7 @@ def digit_file(tmp_path, k: int) -> str:
 def test_a_chosen_and_a_dropped_image_file_are_read(page, tmp_path):
     page.find_element('id', 'clear').click()
     page.find_element('id', 'file').send_keys(digit_file(tmp_path, 7))
-    assert reading(page, NOTHING_READ) == '7'
+    assert chromium.reading(page, chromium.NOTHING_READ) == '7'
     with open(digit_file(tmp_path, 3), 'rb') as f:
         encoded = base64.b64encode(f.read()).decode()
     page.execute_script('''  // a file dropped on the pad, as a file manager's drag and drop delivers it
@@ -148,4 +122,4 @@ def test_a_chosen_and_a_dropped_image_file_are_read(page, tmp_path):
         transfer.items.add(new File([bytes], 'three.png', {type: 'image/png'}));
         document.getElementById('pad').dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true}));
     ''', encoded)
-    assert reading(page, '7') == '3'
+    assert chromium.reading(page, '7') == '3'

@@ -1,6 +1,11 @@
 // The page of digits.serve: write on #pad (Pointer Events), read after each stroke, show the reading: the
 // whole number in #digit, each digit's box over the pad (#overlay), and for the digit tapped in #digits
 // (or the only one) its probabilities and the 28x28 image the model saw.
+//
+// People write numbers fast, and then their digits' ink touches, which the image alone cannot undo well
+// (docs/reading.md). The pad knows more than the image: which strokes were written apart. Strokes are one
+// digit when their columns overlap as the reader's pieces of one digit do (digits.segment.MERGE_OVERLAP: a 4's
+// two strokes, a 5's bar); the pad sends its digits redrawn apart, and maps the boxes read back onto the pad.
 'use strict';
 const pad = document.getElementById('pad');
 const ctx = pad.getContext('2d');
@@ -9,8 +14,12 @@ const READ_DELAY_MS = 250;  // after the pen lifts: a second stroke started with
 let drawing = null;         // the pointer id of the stroke under way
 let readTimer = null;
 let readSeq = 0;            // only the latest request's answer is shown
+let strokes = [];           // what was written: {width, points: [[x, y], ...]} in the pad's pixels, in order
+const MERGE_OVERLAP = 0.5;  // digits.segment.MERGE_OVERLAP (tests/test_browser.py checks they agree)
+const SPACE = 0.25;         // of the tallest digit's height: the least paper between digits sent
 
 function clearPad() {
+  strokes = [];
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, pad.width, pad.height);
 }
@@ -33,6 +42,7 @@ function startStroke(event) {
   ctx.moveTo(x, y);
   ctx.lineTo(x + 0.01, y);  // a dot, if the pen lifts without moving
   ctx.stroke();
+  strokes.push({width: ctx.lineWidth, points: [[x, y]]});
 }
 
 function continueStroke(event) {
@@ -40,21 +50,85 @@ function continueStroke(event) {
   const [x, y] = padPoint(event);
   ctx.lineTo(x, y);
   ctx.stroke();
+  strokes[strokes.length - 1].points.push([x, y]);
 }
 
 function endStroke(event) {
   if (event.pointerId !== drawing) return;
   drawing = null;
-  readTimer = setTimeout(() => read(padImage()), READ_DELAY_MS);
+  readTimer = setTimeout(() => read(...padImage()), READ_DELAY_MS);
 }
 
 function padImage() {
+  // What was written, its digits laid out apart (layOut): [the image as a PNG file, a function from a box
+  // read in it to the same box on the pad].
+  const digits = layOut(digitsWritten(strokes));
+  const page = document.createElement('canvas');
+  page.width = Math.max(pad.width, Math.ceil(Math.max(0, ...digits.map(d => d.x1 + d.shift))) + 20);
+  page.height = pad.height;
+  const pen = page.getContext('2d');
+  pen.fillStyle = '#fff';
+  pen.fillRect(0, 0, page.width, page.height);
+  for (const digit of digits) drawStrokes(pen, digit);
   // toDataURL, not toBlob: Chromium encodes toBlob in idle time, which delayed the reading by a second.
-  const bytes = atob(pad.toDataURL('image/png').split(',')[1]);
-  return new Blob([Uint8Array.from(bytes, c => c.charCodeAt(0))], {type: 'image/png'});
+  const bytes = atob(page.toDataURL('image/png').split(',')[1]);
+  return [new Blob([Uint8Array.from(bytes, c => c.charCodeAt(0))], {type: 'image/png'}), box => onPad(box, digits)];
 }
 
-async function read(imageFile) {
+function digitsWritten(written) {
+  // The strokes grouped into digits: a stroke joins the first digit whose columns overlap its own by
+  // MERGE_OVERLAP of the narrower of the two. Each digit: {x0, x1, y0, y1, strokes}, its box with the pen.
+  const digits = [];
+  for (const stroke of written) {
+    const xs = stroke.points.map(p => p[0]), ys = stroke.points.map(p => p[1]), half = stroke.width / 2;
+    const [x0, x1] = [Math.min(...xs) - half, Math.max(...xs) + half];
+    const overlaps = d => Math.min(x1, d.x1) - Math.max(x0, d.x0) >= MERGE_OVERLAP * Math.min(x1 - x0, d.x1 - d.x0);
+    let digit = digits.find(overlaps);
+    if (!digit) digits.push(digit = {x0, x1, y0: Infinity, y1: -Infinity, strokes: []});
+    Object.assign(digit, {x0: Math.min(digit.x0, x0), x1: Math.max(digit.x1, x1),
+                          y0: Math.min(digit.y0, Math.min(...ys) - half), y1: Math.max(digit.y1, Math.max(...ys) + half)});
+    digit.strokes.push(stroke);
+  }
+  return digits;
+}
+
+function layOut(digits) {
+  // Left to right, each digit's shift: a digit whose columns overlap those before it (written into them, its
+  // ink often touching) moves right to leave SPACE x the tallest digit; the ones after it move with it. Gaps
+  // as written stay: the reader may still join a piece to its neighbour there (a 5's bar written apart).
+  const space = SPACE * Math.max(0, ...digits.map(d => d.y1 - d.y0));
+  const ordered = [...digits].sort((a, b) => a.x0 - b.x0);
+  let shift = 0, end = -Infinity;
+  for (const digit of ordered) {
+    if (digit.x0 + shift < end) shift = end + space - digit.x0;
+    digit.shift = shift;
+    end = Math.max(end, digit.x1 + shift);
+  }
+  return ordered;
+}
+
+function drawStrokes(pen, digit) {
+  pen.strokeStyle = '#000';
+  pen.lineCap = pen.lineJoin = 'round';
+  for (const {width, points: [[x, y], ...rest]} of digit.strokes) {
+    pen.lineWidth = width;
+    pen.beginPath();
+    pen.moveTo(x + digit.shift, y);
+    pen.lineTo(x + digit.shift + 0.01, y);
+    for (const [px, py] of rest) pen.lineTo(px + digit.shift, py);
+    pen.stroke();
+  }
+}
+
+function onPad(box, digits) {
+  // A box [x0, y0, x1, y1] read in the image padImage sent, on the pad: moved back by its digit's shift.
+  const middle = (box[0] + box[2]) / 2;
+  const digit = digits.find(d => middle >= d.x0 + d.shift && middle <= d.x1 + d.shift);
+  const shift = digit ? digit.shift : 0;
+  return [box[0] - shift, box[1], box[2] - shift, box[3]];
+}
+
+async function read(imageFile, toPad = box => box) {
   const seq = ++readSeq;
   showError('');
   try {
@@ -62,7 +136,7 @@ async function read(imageFile) {
     const answer = await response.json();
     if (seq !== readSeq) return;
     if (!response.ok) throw new Error(answer.error || response.statusText);
-    showReading(answer);
+    showReading(answer, toPad);
   } catch (error) {
     if (seq === readSeq) showError(error.message);
   }
@@ -70,10 +144,10 @@ async function read(imageFile) {
 
 function percent(p) { return (100 * p).toFixed(1) + '%'; }
 
-function showReading(answer) {
+function showReading(answer, toPad) {
   // A mark not read as a digit (digit null) shows as '?', in its own colour.
   document.getElementById('digit').textContent = answer.text;
-  drawBoxes(answer.digits);
+  drawBoxes(answer.digits.map(d => ({...d, box: toPad(d.box)})));
   const chips = document.getElementById('digits');
   chips.replaceChildren(...answer.digits.map((d, i) => {
     const chip = document.createElement('button');
