@@ -13,6 +13,7 @@ from digits import segment, synthetic, traffic
 
 STROKES = synthetic.STROKES  # each digit 0-9 as pen strokes in a 280x280 square
 
+
 @pytest.fixture(scope='module')
 def browser():
     """Headless Chromium; always quit."""
