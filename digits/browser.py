@@ -51,10 +51,15 @@ def draw(driver, strokes, left: float = 0):
         actions.release().perform()
 
 
+def set_pen(driver, width: int):
+    """Sets the page's pen slider to `width` px, for the strokes drawn next."""
+    driver.execute_script('arguments[0].value = arguments[1]', driver.find_element('id', 'pen'), width)
+
+
 def write_touching(driver, number, pen: int, left: float = 40):
     """Writes `number` on #pad with pen `pen` as synthetic.written_touching places its digits (each pushed
     against the one before until their ink touches), each DEEPER x its place further in, `left` px from the edge."""
-    driver.execute_script('arguments[0].value = arguments[1]', driver.find_element('id', 'pen'), pen)
+    set_pen(driver, pen)
     _, lefts = synthetic.written_touching(number, pen)
     for i, (digit, x) in enumerate(zip(number, lefts)):
         draw(driver, synthetic.squeezed_strokes(digit), left=left + x - DEEPER * i)
