@@ -66,6 +66,8 @@ def test_the_slices_of_a_piece_hold_each_pixel_of_its_ink_once():
 
 
 def test_a_number_written_with_a_pen_is_read_and_boxed_in_its_pixels(model):
+    """Read exactly: all 15 of the 300-step models measured (seeds 0-4; default kernels,
+    TF_ENABLE_ONEDNN_OPTS=0, taskset -c 0) read 2026."""
     page = np.concatenate([synthetic.render_strokes(synthetic.STROKES[d], 16) for d in (2, 0, 2, 6)], axis=1)
     readings = reader.read(page, model, 'pad')
     assert text(readings) == '2026'
