@@ -1,12 +1,12 @@
 """What every entry point shares: flag parsing and user errors as one line with exit status 2."""
-import contextlib
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from absl import app, flags, logging
 
 from digits.errors import DigitsError
+from digits.native import quiet_native_stderr
 
 
 def run(main, prog: str, *, flags_help: Callable[[], str] | None = None, positional: bool = False,
@@ -14,9 +14,9 @@ def run(main, prog: str, *, flags_help: Callable[[], str] | None = None, positio
     """app.run(main), printing DigitsError and flag errors as 'prog: error: ...' and exiting with 2.
 
     flags_help: what --help prints after the entry point's docstring (absl's own --help shows only
-    flags defined in the main module, and digits defines them in digits.config); by default, a script's. positional: main takes
-    arguments besides the flags (file names); otherwise any is an error. renamed: {old flag: new flag} of
-    this command, named in the error for an old one.
+    flags defined in the main module, and digits defines them in digits.config); by default, a script's.
+    positional: main takes arguments besides the flags (file names); otherwise any is an error.
+    renamed: {old flag: new flag} of this command, named in the error for an old one.
     """
 
     def parse_flags(argv):
@@ -76,25 +76,6 @@ def load_tensorflow():
     with quiet_native_stderr():
         import tensorflow as tf
         tf.config.list_physical_devices()  # Device discovery prints the CUDA probing lines now.
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Silences what C++ libraries write to stderr inside the block (TensorFlow's start-up, LiteRT's
-    'Created TensorFlow Lite XNNPACK delegate'), unless the user set TF_CPP_MIN_LOG_LEVEL below 2 (digits
-    sets 2 unless they chose)."""
-    if int(os.environ.get('TF_CPP_MIN_LOG_LEVEL', '0')) < 2:
-        yield
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def fail(prog: str, message: str, prefix: str = 'error: ', exit_code: int = 2):

@@ -11,17 +11,18 @@ import datetime
 import os
 import re
 import types
-from typing import Callable
+from collections.abc import Callable
 
 from absl import flags
 
-from digits import datasets
+from digits.data import datasets
 from digits.errors import DigitsError
 
-# The names of the implementations in digits.model.ARCHITECTURES, digits.optimizer.OPTIMIZERS / SCHEDULES and
-# digits.distribute.STRATEGIES. They are written here because those modules load TensorFlow, and flags are
-# checked before it loads (a typo costs no TensorFlow start-up); tests/test_config.py checks that each
-# list is exactly its registry's keys, and the registries dispatch by name, so no name lacks an implementation.
+# The names of the implementations in digits.training.model.ARCHITECTURES,
+# digits.training.optimizer.OPTIMIZERS / SCHEDULES and digits.training.distribute.STRATEGIES. They are written
+# here because those modules load TensorFlow, and flags are checked before it loads (a typo costs no
+# TensorFlow start-up); tests/test_config.py checks that each list is exactly its registry's keys, and the
+# registries dispatch by name, so no name lacks an implementation.
 ARCHITECTURES = ('cnn', 'simple')
 OPTIMIZERS = ('sgd', 'adam', 'adamw')
 SCHEDULES = ('constant', 'cosine')
@@ -509,7 +510,7 @@ def upgrade_stored(stored: dict) -> dict:
     --negatives)."""
     if 'model' in stored and 'arch' not in stored:
         stored = {('arch' if key == 'model' else key): value for key, value in stored.items()}
-    if 'negatives' not in stored:  # before digits.negatives, no run trained on them
+    if 'negatives' not in stored:  # before digits.training.negatives, no run trained on them
         stored = {**stored, 'negatives': 0.0}
     return stored
 

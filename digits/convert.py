@@ -16,7 +16,7 @@ def main(argv):
     del argv  # cli.run refuses positional arguments
     cfg = config.convert_config_from_flags(FLAGS)
     cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
-    from digits import litert
+    from digits.export import litert
     litert.convert_export(cfg, log=lambda line: print(line, flush=True))
 
 

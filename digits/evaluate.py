@@ -13,11 +13,11 @@ def main(argv):
     del argv  # cli.run refuses positional arguments
     cfg = config.eval_config_from_flags(FLAGS)
     if cfg.model and cfg.model.endswith('.tflite'):  # a LiteRT file is evaluated without TensorFlow
-        from digits import litert
+        from digits.export import litert
         litert.evaluate_file(cfg)
         return
     cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
-    from digits import evaluation
+    from digits.training import evaluation
     evaluation.evaluate_saved(cfg)
 
 

@@ -19,8 +19,8 @@ def main(argv):
     cfg = config.predict_config_from_flags(FLAGS, argv[1:])
     if not cfg.model.endswith('.tflite'):  # a LiteRT file is read without TensorFlow
         cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
-    from digits import classify
-    _, errors = classify.classify_files(cfg, warn=lambda line: print(f'digits.predict: {line}', file=sys.stderr))
+    from digits.reading import prediction
+    _, errors = prediction.classify_files(cfg, warn=lambda line: print(f'digits.predict: {line}', file=sys.stderr))
     return 1 if errors else 0
 
 

@@ -17,7 +17,7 @@ def main(argv):
     cfg = config.serve_config_from_flags(FLAGS)
     if not cfg.model.endswith('.tflite') or cfg.grpc_port is not None:  # LiteRT alone needs no TensorFlow
         cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
-    from digits import server
+    from digits.serving import server
     server.serve(cfg, log=lambda line: print(line, flush=True))
 
 

@@ -23,11 +23,11 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv  # cli.run refuses positional arguments
     cfg = config.sweep_config_from_flags(FLAGS, command='python -m digits.sweep ' + shlex.join(sys.argv[1:]))
-    from digits import study
-    points = study.plan_sweep(cfg)  # every point checked before TensorFlow loads
+    from digits.training import sweeps
+    points = sweeps.plan_sweep(cfg)  # every point checked before TensorFlow loads
     if not cfg.fit_epoch_seconds:
         cli.load_tensorflow()  # the sweep measures its unit, the fit-epoch, with TensorFlow
-    return study.run_sweep(cfg, points, log=lambda line: print(line, flush=True))
+    return sweeps.run_sweep(cfg, points, log=lambda line: print(line, flush=True))
 
 
 def run():

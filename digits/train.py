@@ -10,7 +10,7 @@ def main(argv):
     del argv  # cli.run refuses positional arguments
     cfg = config.train_config_from_flags(FLAGS)
     cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
-    from digits import experiment
+    from digits.training import experiment
     experiment.train_and_evaluate(cfg)
 
 

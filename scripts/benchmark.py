@@ -4,7 +4,7 @@
 
 One process, one machine, the same data, model and global batch for every contestant, measured in
 alternation after a warm-up; each figure is the median of its repeats, in images/sec. What each contestant
-is and how it is timed: digits/benchmark.py. The figures and what they say: docs/performance.md.
+is and how it is timed: scripts/support/benchmark.py. The figures and what they say: docs/performance.md.
 """
 from absl import flags
 
@@ -30,7 +30,7 @@ flags.DEFINE_string('json', None, 'Also write the figures here.')
 def main(argv):
     del argv
     cli.load_tensorflow()
-    from digits import benchmark
+    from support import benchmark
     cfg = benchmark.BenchmarkConfig(
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, batch_size=FLAGS.batch_size, steps=FLAGS.steps,
         repeats=FLAGS.repeats, steps_per_loop=FLAGS.steps_per_loop, augment=FLAGS.augment,

@@ -61,28 +61,32 @@ def main(argv):
     del argv
     if not FLAGS.model:
         raise DigitsError('--model is required: the export to measure, e.g. --model=models/latest')
-    from digits import data, export, litert, synthetic
-    module = export.load(FLAGS.model)
-    arrays = data.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir)
-    test = arrays.test.images.astype(np.float32) / 255
+    from digits.data import arrays
+    from digits.export import litert, saved_model
+    from support import synthetic
+    module = saved_model.load(FLAGS.model)
+    data = arrays.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir)
+    test = data.test.images.astype(np.float32) / 255
     work = tempfile.mkdtemp(prefix='benchmark_litert-')
     image_path = os.path.join(work, 'digit.png')
     with open(image_path, 'wb') as f:
-        f.write(synthetic.png_digits(arrays.test.images[:1])[0])
+        f.write(synthetic.png_digits(data.test.images[:1])[0])
     paths = {'SavedModel': FLAGS.model}
     models = {'SavedModel': lambda x: {'probabilities': module.serve(x)['probabilities'].numpy()}}
     for quantize in ('none', 'float16', 'int8'):
         name = 'LiteRT float32' if quantize == 'none' else f'LiteRT {quantize}'
-        calibration = litert.calibration_images(arrays.train.images) if quantize == 'int8' else None
+        calibration = litert.calibration_images(data.train.images) if quantize == 'int8' else None
         paths[name] = os.path.join(work, f'{quantize}.tflite')
         with open(paths[name], 'wb') as f:
             f.write(litert.convert(module, test.shape[1:], quantize, calibration))
         models[name] = litert.load(paths[name])
-    print(f'{"model":<16} {"bytes":>10} {"accuracy":>9} {"ms/image b1":>12} {"ms/image b64":>13} {"predict cold s":>15}')
+    print(f'{"model":<16} {"bytes":>10} {"accuracy":>9} {"ms/image b1":>12} {"ms/image b64":>13} '
+          f'{"predict cold s":>15}')
     for name, model in models.items():
-        accuracy = litert.accuracy(model, arrays.test.images, arrays.test.labels)[0]
+        accuracy = litert.accuracy(model, data.test.images, data.test.labels)[0]
         print(f'{name:<16} {size_bytes(paths[name]):>10,} {100 * accuracy:>8.2f}% '
-              f'{latency_ms(model, test, 1, FLAGS.calls):>12.3f} {latency_ms(model, test, 64, FLAGS.calls // 10):>13.3f} '
+              f'{latency_ms(model, test, 1, FLAGS.calls):>12.3f} '
+              f'{latency_ms(model, test, 64, FLAGS.calls // 10):>13.3f} '
               f'{cold_start_seconds(paths[name], image_path):>15.2f}', flush=True)
 
 

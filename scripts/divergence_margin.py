@@ -20,7 +20,9 @@ def main(argv):
     base = config.train_config_from_flags(FLAGS)
     cli.load_tensorflow()
     import dataclasses
-    from digits import datasets, experiment, loop
+
+    from digits.data import datasets
+    from digits.training import experiment, loop
     limit = loop.divergence_limit(datasets.DATASETS[base.dataset].num_classes)
     print(f'{base.dataset} {base.arch}: largest per-call training loss in the first {FLAGS.steps} steps '
           f'(limit {limit:.2f})')

@@ -12,7 +12,8 @@ from digits import cli, config
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('logdir', 'logs', 'Folder of run directories to evaluate.')
-flags.DEFINE_string('data_dir', None, 'Dataset folder passed to each evaluation (unset: each run\'s dataset, bundled or downloaded).')
+flags.DEFINE_string('data_dir', None, 'Dataset folder passed to each evaluation (unset: each run\'s dataset, '
+                    'bundled or downloaded).')
 flags.DEFINE_integer('batch_size', config.EvalConfig.batch_size, 'Evaluation batch size.')
 
 
@@ -26,8 +27,9 @@ def find_runs(logdir: str) -> list[str]:
 
 def evaluate_run(root: str, data_dir: str | None, batch_size: int) -> dict:
     """One table row for the run at root: its export if it has one, else its latest checkpoint."""
-    from digits import evaluation, run_dir
-    stored = config.upgrade_stored(run_dir.read_json(os.path.join(root, 'config.json')))
+    from digits import atomic
+    from digits.training import evaluation
+    stored = config.upgrade_stored(atomic.read_json(os.path.join(root, 'config.json')))
     export_dir = stored.get('export_dir')
     use_export = bool(export_dir) and os.path.isfile(os.path.join(export_dir, 'saved_model.pb'))
     eval_config = config.EvalConfig(model=export_dir if use_export else None,

@@ -61,7 +61,7 @@ def run_to_end(command, timeout: float):
     try:
         status = subprocess.run(command, timeout=timeout).returncode
     except subprocess.TimeoutExpired:
-        raise SystemExit(f'kill_and_resume: error: training took longer than --timeout ({timeout}s)')
+        raise SystemExit(f'kill_and_resume: error: training took longer than --timeout ({timeout}s)') from None
     if status:
         raise SystemExit(f'kill_and_resume: error: training failed with status {status}')
 

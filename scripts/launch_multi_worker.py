@@ -11,7 +11,8 @@ import sys
 
 from absl import flags
 
-from digits import cli, local_cluster
+from digits import cli
+from support import local_cluster
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('num_workers', 2, 'Worker processes to start on localhost.')

@@ -56,7 +56,7 @@ def count_wrong(load: dict, want: np.ndarray, clients: int, output) -> int:
 
 def measure(server: dict, api: str, bodies: dict, want: np.ndarray) -> dict:
     """One setting's figures: requests/s, latencies, wrong answers."""
-    from digits import traffic
+    from support import traffic
     if api == 'REST':
         clients, make = FLAGS.clients, lambda: traffic.http_sender(server['url'] + '/v1/models/digits:predict', 30)
         output = lambda answer: answer['predictions'][0]['probabilities']
@@ -94,7 +94,8 @@ def print_table(figures: dict, rates: list[float]):
 
 def page_latency(url: str, pages: dict, requests: int = 30) -> dict:
     """Median /api/predict latency (ms) of each page, sent by one client in turn."""
-    from digits import images, traffic
+    from digits.reading import images
+    from support import traffic
     send = traffic.http_sender(url + '/api/predict', 30, 'image/png')
     times = {name: [] for name in pages}
     for _ in range(requests):
@@ -109,14 +110,15 @@ def page_latency(url: str, pages: dict, requests: int = 30) -> dict:
 def stalled_run(server: dict, bodies: list[bytes], seconds: float) -> dict:
     """200 connections (half idle, half with a request sent in part) open for `seconds` while one REST
     client keeps sending: its figures."""
-    from digits import traffic
+    from support import traffic
     port, stalled = int(server['url'].rsplit(':', 1)[1]), []
     try:
         for i in range(200):
             stalled.append(socket.create_connection(('127.0.0.1', port), timeout=10))
             if i % 2:
                 stalled[-1].sendall(b'POST /v1/models/digits:predict HTTP/1.1\r\nContent-Length: 9000\r\n\r\n{"inst')
-        send, results, end = traffic.http_sender(server['url'] + '/v1/models/digits:predict', 10), [], time.time() + seconds
+        send = traffic.http_sender(server['url'] + '/v1/models/digits:predict', 10)
+        results, end = [], time.time() + seconds
         while time.time() < end:
             start = time.perf_counter()
             try:
@@ -134,10 +136,12 @@ def main(argv):
     del argv
     if not FLAGS.model:
         raise DigitsError('--model is required: the export to serve, e.g. --model=models/latest')
-    from digits import data, export, synthetic, traffic
-    test = data.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
+    from digits.data import arrays
+    from digits.export import saved_model
+    from support import synthetic, traffic
+    test = arrays.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
     pixels = test.images[:max(FLAGS.clients, FLAGS.grpc_clients) * 4]
-    module = export.load(FLAGS.model)
+    module = saved_model.load(FLAGS.model)
     want = np.concatenate([module.serve(p[None])['probabilities'].numpy() for p in pixels])
     bodies = request_bodies(pixels)
     servers = {}
@@ -151,7 +155,8 @@ def main(argv):
             for name, server in servers.items():
                 for api in ('REST', 'gRPC'):
                     clients = FLAGS.clients if api == 'REST' else FLAGS.grpc_clients
-                    figures.setdefault(f'{api} {clients} clients, {name}', []).append(measure(server, api, bodies, want))
+                    figure = measure(server, api, bodies, want)
+                    figures.setdefault(f'{api} {clients} clients, {name}', []).append(figure)
         print_table(figures, rates)
         page = lambda n: synthetic.spaced_number(test.images[:n], [12] * n)
         latency = page_latency(servers['batched']['url'], {'1 digit': page(1), '6 digits': page(6)})

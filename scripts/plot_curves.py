@@ -25,7 +25,7 @@ def parse_args(argv):
 
 def load_run(run: str) -> dict:
     """{tag: (steps, values)} of a run's train/ and eval/ scalars; exits with one line if it has none."""
-    from digits import summaries
+    from digits.reporting import summaries
     scalars = {**summaries.read_scalars(os.path.join(run, 'train')),
                **summaries.read_scalars(os.path.join(run, 'eval'))}
     if not scalars:
@@ -53,7 +53,7 @@ def curves_figure(runs: dict) -> Figure:
 def main(argv=None):
     args = parse_args(argv)
     cli.load_tensorflow()  # the event files are read with TensorFlow, its start-up lines silenced
-    from digits import analysis
+    from digits.reporting import analysis
     runs = {os.path.basename(os.path.normpath(run)): load_run(run) for run in args.runs}
     with open(args.output, 'wb') as f:
         f.write(analysis.to_png(curves_figure(runs)))

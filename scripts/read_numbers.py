@@ -2,15 +2,15 @@
 
     python scripts/read_numbers.py --model=models/latest [--num=500] [--tesseract=/usr/bin/tesseract]
 
-Sets made by digits.synthetic from the MNIST test images and the page's pen strokes (seeded, so every
+Sets made by support.synthetic from the MNIST test images and the page's pen strokes (seeded, so every
 run reads the same images): numbers of 2-6 spaced test digits (gaps of 2-8 px); pairs of test digits whose
 ink touches (boxes overlapped until the two are one piece of ink); numbers of 2-6 digits written with pens
 2-28 px wide on a 280-pixel pad, spaced, and the same numbers written fast, each digit pushed against the one
 before it until their ink touches; single test digits, each of which must read as exactly one digit; and marks
-that are not digits, none of them trained on: digits.synthetic.MARKS (letters, signs, doodles) drawn with
-every pen, and the letters and signs of digits.negatives.GLYPHS in the STIX fonts (digits.negatives trains
-on other fonts). Prints, per set, the share read exactly by digits (digits.reader, as digits.predict reads a
-file; for a mark: refused, no digit read), the share of images with a refused mark, and the share tesseract
+that are not digits, none of them trained on: support.synthetic.MARKS (letters, signs, doodles) drawn with
+every pen, and the letters and signs of digits.training.negatives.GLYPHS in the STIX fonts (digits.training.negatives
+trains on other fonts). Prints, per set, the share read exactly by digits (digits.reading.reader, as digits.predict
+reads a file; for a mark: refused, no digit read), the share of images with a refused mark, and the share tesseract
 (--psm 7, one line; digits whitelisted) reads exactly (for a mark: no digit), or "-" without tesseract
 (apt-get install tesseract-ocr).
 """
@@ -21,8 +21,9 @@ import tempfile
 import numpy as np
 from absl import flags
 
-from digits import cli, config, segment
+from digits import cli, config
 from digits.errors import DigitsError
+from digits.reading import segment
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('model', None, 'Exported SavedModel (models/<run_name>, models/latest).')
@@ -102,9 +103,13 @@ def main(argv):
     if not FLAGS.model:
         raise DigitsError('--model is required: the export to measure, e.g. --model=models/latest')
     cli.load_tensorflow()
-    from digits import data, export, negatives, reader, synthetic
-    test = data.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
-    module = export.load(FLAGS.model)
+    from digits.data import arrays
+    from digits.export import saved_model
+    from digits.reading import reader
+    from digits.training import negatives
+    from support import synthetic
+    test = arrays.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
+    module = saved_model.load(FLAGS.model)
     use_tesseract = bool(FLAGS.tesseract) and os.path.exists(FLAGS.tesseract)
     print(f'{"set":<34} {"images":>6} {"digits exact":>13} {"refused":>8} {"tesseract exact":>16}')
     for name, (pages, truth) in make_sets(test, synthetic, negatives, FLAGS.num).items():

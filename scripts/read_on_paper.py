@@ -7,8 +7,8 @@ Each test digit is read as the original 28x28; as the original passed through di
 preprocessing again (images.to_mnist: what the preprocessing alone changes); rendered as dark ink on a
 white 200x200 page, enlarged to 60-140 pixels and off-centre, saved as JPEG (quality 90) and decoded as
 digits.predict decodes a file; and that page redrawn with a thinner or a thicker pen, scanned at low
-resolution or blurred (digits.synthetic.DEGRADED). Prints the digits read right in each way, and how many the redrawing
-lost and gained against the originals. Then each digit 0-9 written as pen strokes (digits.synthetic.STROKES,
+resolution or blurred (support.synthetic.DEGRADED). Prints the digits read right in each way, and how many the redrawing
+lost and gained against the originals. Then each digit 0-9 written as pen strokes (support.synthetic.STROKES,
 which the browser test draws on the page) with pens 2 to 28 pixels wide on a 280x280 pad: how many of the ten
 are read right at each width.
 """
@@ -29,11 +29,13 @@ def main(argv):
     if not FLAGS.model:
         raise DigitsError('--model is required: the export to measure, e.g. --model=models/latest')
     cli.load_tensorflow()
-    from digits import data, export, synthetic
-    test = data.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
+    from digits.data import arrays
+    from digits.export import saved_model
+    from support import synthetic
+    test = arrays.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
     chosen = np.random.default_rng(0).choice(len(test), min(FLAGS.num, len(test)), replace=False)
     originals, labels = test.images[chosen], test.labels[chosen]
-    module = export.load(FLAGS.model)
+    module = saved_model.load(FLAGS.model)
     rng = np.random.default_rng(1)
     pages = {'preprocessed again': [d[..., None].astype(np.float32) / 255 for d in originals],
              'on paper (JPEG)': [synthetic.as_jpeg_file(synthetic.render_on_paper(d, rng)) for d in originals]}

@@ -3,9 +3,9 @@ digits touch on the pad with mouse strokes, and reads what #digit shows.
 
     python scripts/read_on_the_page.py --model=models/latest [--num=100]
 
-Numbers of 2-6 random digits, each with a random pen of digits.synthetic.PEN_WIDTHS (seeded, so every run
+Numbers of 2-6 random digits, each with a random pen of support.synthetic.PEN_WIDTHS (seeded, so every run
 writes the same ones), each digit pushed against the one before until their ink touches
-(digits.browser.write_touching, as scripts/read_numbers.py's touching pen numbers). Starts digits.serve on a
+(support.browser.write_touching, as scripts/read_numbers.py's touching pen numbers). Starts digits.serve on a
 loopback port and stops it at the end. Prints each number, its pen, the pieces of ink on the pad and the
 reading, then the share read exactly and how many were one piece of ink. Needs Debian's chromium and
 chromium-driver and selenium (requirements-test.txt).
@@ -25,7 +25,8 @@ flags.DEFINE_integer('num', 100, 'Numbers to write.')
 
 def write_and_read(driver, number, pen: int) -> tuple[int, str]:
     """Writes a number fast on a clear pad: (pieces of ink on the pad, what #digit shows once settled)."""
-    from digits import browser, segment
+    from digits.reading import segment
+    from support import browser
     driver.find_element('id', 'clear').click()
     browser.write_touching(driver, number, pen)
     return segment.label_components(browser.pad_ink(driver))[1], browser.settled(driver)
@@ -35,7 +36,7 @@ def main(argv):
     del argv
     if not FLAGS.model:
         raise DigitsError('--model is required: the export to measure, e.g. --model=models/latest')
-    from digits import browser, synthetic, traffic
+    from support import browser, synthetic, traffic
     if not browser.is_installed():
         raise DigitsError(f'{browser.CHROMIUM} or {browser.CHROMEDRIVER} missing: apt-get install chromium '
                           f'chromium-driver')

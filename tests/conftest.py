@@ -59,6 +59,7 @@ def write_idx_dir(directory, compress=True, train=None, test=None):
 def bomb_bytes(fmt: str, width: int, height: int) -> bytes:
     """A small PNG or JPEG whose header declares width x height pixels: a decompression bomb."""
     import io
+
     from PIL import Image
     buffer = io.BytesIO()
     Image.new('L', (40, 40), 255).save(buffer, format=fmt)
@@ -93,7 +94,7 @@ def fashion_data_dir():
 @pytest.fixture(scope='session')
 def real_data_dir():
     """Real MNIST: the files bundled with digits (10,000 training images, the official test set)."""
-    from digits import datasets
+    from digits.data import datasets
     return datasets.MNIST_10K.bundled_dir
 
 
@@ -138,7 +139,7 @@ def once_per_session(tmp_path_factory, name: str, make):
 def smoke_run(tmp_path_factory, tiny_data_dir):
     """One short training run on the tiny data: (config, results, printed lines)."""
     def train(folder):
-        from digits import experiment
+        from digits.training import experiment
         cfg, lines = smoke_config(folder, tiny_data_dir), []
         return cfg, experiment.train_and_evaluate(cfg, log=lines.append), lines
     return once_per_session(tmp_path_factory, 'smoke', train)
@@ -151,7 +152,7 @@ def real_model(real_data_dir, tmp_path_factory):
     real-data test: (config, results). 98.75% on the test set; every real-data margin in the tests was
     measured on it. Its evaluation batch of 384 does not divide the 10,000 test images."""
     def train(folder):
-        from digits import experiment
+        from digits.training import experiment
         cfg = smoke_config(folder, real_data_dir, arch='cnn', width=16, batch_size=128, train_steps=300,
                            steps_per_loop=50, log_every_steps=50, warmup_steps=50, eval_every_steps=300,
                            checkpoint_every_steps=300, augment=True, blur=0.5, eval_batch_size=384)
@@ -167,7 +168,7 @@ SERVE_CORS_ORIGIN = 'https://pages.example'
 def serving(smoke_run):
     """digits.serve of the smoke model, with gRPC and --cors_origin, shared by the server's tests:
     (base URL, gRPC address). A real process on loopback ports, stopped at the end."""
-    from digits import traffic
+    from support import traffic
     proc, url, grpc_address = traffic.start_server(
         smoke_run[0].export_dir, f'--max_body_mb={SERVE_MAX_BODY_MB}', '--grpc_port=0',
         f'--cors_origin={SERVE_CORS_ORIGIN}', cwd=ROOT)

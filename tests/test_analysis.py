@@ -1,9 +1,10 @@
-"""digits.analysis: confusion, per-class figures, worst mistakes and calibration on known predictions."""
+"""digits.reporting.analysis: confusion, per-class figures, worst mistakes and calibration on known predictions."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from digits import analysis, data, datasets
+from digits.data import arrays, datasets
+from digits.reporting import analysis
 
 
 def one_hot_probs(predicted, confidence):
@@ -58,7 +59,7 @@ def test_figures_render_to_png():
 
 def test_analyze_counts_every_example_in_batches_with_a_remainder():
     rng = np.random.default_rng(1)
-    split = data.Split(rng.integers(0, 256, (203, 28, 28)).astype(np.uint8),
+    split = arrays.Split(rng.integers(0, 256, (203, 28, 28)).astype(np.uint8),
                        rng.integers(0, 10, 203).astype(np.uint8))
     weights = tf.constant(rng.normal(size=(784, 10)), tf.float32)
     logits_fn = lambda images: tf.reshape(images, [-1, 784]) @ weights  # noqa: E731

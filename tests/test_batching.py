@@ -1,11 +1,11 @@
-"""digits.batching: concurrent callers share model calls and each gets its own rows, or the call's error."""
+"""digits.serving.batching: concurrent callers share model calls and each gets its own rows, or the call's error."""
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from digits import batching
+from digits.serving import batching
 
 
 class SlowModel:

@@ -1,4 +1,4 @@
-"""digits.benchmark (scripts/benchmark.py's library), in-process: every contestant runs, the summary's
+"""support.benchmark (scripts/benchmark.py's library), in-process: every contestant runs, the summary's
 arithmetic, argument errors; and the script as a user runs it.
 
 It times nothing: a benchmark's figures are for scripts, never for tests (machines differ 3-4x).
@@ -10,10 +10,10 @@ import sys
 
 import keras
 import pytest
-
 from conftest import ROOT
-from digits import benchmark
+
 from digits.errors import DigitsError
+from support import benchmark
 
 
 def tiny(data_dir, **kwargs) -> benchmark.BenchmarkConfig:

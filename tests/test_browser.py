@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digits import browser as chromium  # the module; `browser` is the fixture
-from digits import segment, synthetic, traffic
+from digits.reading import segment
+from digits.serving import server
+from support import browser as chromium  # the module; `browser` is the fixture
+from support import synthetic, traffic
 
 STROKES = synthetic.STROKES  # each digit 0-9 as pen strokes in a 280x280 square
 
@@ -93,7 +95,7 @@ def test_a_number_written_fast_is_read_though_its_digits_touch(page):
 
 def test_the_page_groups_strokes_into_digits_as_the_reader_merges_pieces():
     """app.js' copy of segment.MERGE_OVERLAP (the page cannot import it) says the same."""
-    with open(os.path.join(os.path.dirname(synthetic.__file__), 'static', 'app.js')) as f:
+    with open(os.path.join(os.path.dirname(server.__file__), 'static', 'app.js')) as f:
         assert f'const MERGE_OVERLAP = {segment.MERGE_OVERLAP};' in f.read()
 
 

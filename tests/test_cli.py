@@ -8,7 +8,6 @@ import time
 
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, TINY_TEST, run_module
 
 TF_NOISE = ('I0000', 'W0000', 'E0000', 'WARNING: All log messages')
@@ -105,7 +104,10 @@ def test_every_installed_command_has_help_that_exits_0():
             assert 'python -m digits.' in proc.stdout and '--' in proc.stdout, (command, flag)
 
 
-@pytest.mark.parametrize('script', sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, 'scripts', '*.py'))))
+SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, 'scripts', '*.py')))
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
 def test_every_script_has_quiet_help_that_exits_0(script):
     """The developer tools start as quietly as the commands: --help exits 0, nothing on stderr."""
     proc = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', script), '--help'], capture_output=True,

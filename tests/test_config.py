@@ -6,8 +6,8 @@ import sys
 
 import pytest
 from absl import flags
-
 from conftest import ROOT
+
 from digits import config
 from digits.errors import DigitsError
 
@@ -136,7 +136,7 @@ def test_help_lists_every_flag_by_group_and_exits_0():
 
 
 def test_every_strategy_the_flags_offer_exists():
-    from digits import distribute
+    from digits.training import distribute
     assert set(config.STRATEGIES) == set(distribute.STRATEGIES)
 
 

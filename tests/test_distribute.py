@@ -1,4 +1,4 @@
-"""digits.distribute and the loop under tf.distribute: same math on 1, 2 and 4 replicas, exact evaluation."""
+"""digits.training.distribute and the loop under tf.distribute: same math on 1, 2 and 4 replicas, exact evaluation."""
 import dataclasses
 import json
 import os
@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, TINY_TEST, make_digits, run_module, smoke_config
-from digits import data, distribute, experiment, loop, model
+
+from digits.data import arrays, pipeline
 from digits.errors import DigitsError
+from digits.training import distribute, experiment, loop, model
 
 GLOBAL_BATCH = 32
 
@@ -25,14 +26,14 @@ def strategy_for(replicas):
 def one_sgd_step(replicas: int, name: str, l2: float, initial: list, jit_compile: bool = False) -> list:
     """Weights after one plain-SGD step on the same global batch, from the same initial weights."""
     strategy = strategy_for(replicas)
-    split = data.Split(*make_digits(256, 5))
+    split = arrays.Split(*make_digits(256, 5))
     with strategy.scope():
         net = model.create(name, l2=l2, dropout=0.0)  # no dropout: its masks differ per replica by design
         for variable, value in zip(net.weights, initial):
             variable.assign(value)
         state = loop.create_state(net, tf.keras.optimizers.SGD(0.5))
     dataset = strategy.distribute_datasets_from_function(
-        lambda ctx: data.train_dataset(split, GLOBAL_BATCH, seed=0, augment=True, input_context=ctx))
+        lambda ctx: pipeline.train_dataset(split, GLOBAL_BATCH, seed=0, augment=True, input_context=ctx))
     metrics = loop.make_train_fn(strategy, state, GLOBAL_BATCH, jit_compile=jit_compile)(iter(dataset),
                                                                                        tf.constant(1))
     assert np.isfinite(float(metrics['loss']))
@@ -98,7 +99,7 @@ def test_regularization_counts_once_whatever_the_replicas():
 
 @pytest.mark.parametrize('replicas,batch', [(3, 384), (4, 64), (2, 1000)])
 def test_evaluation_counts_every_example_on_any_layout(replicas, batch):
-    split = data.Split(*make_digits(TINY_TEST, 11))
+    split = arrays.Split(*make_digits(TINY_TEST, 11))
     initial = [v.numpy() for v in model.create('cnn').weights]
     results = []
     for n in (0, replicas):
@@ -107,14 +108,14 @@ def test_evaluation_counts_every_example_on_any_layout(replicas, batch):
             net = model.create('cnn')
             for variable, value in zip(net.weights, initial):
                 variable.assign(value)
-        results.append(loop.make_evaluator(strategy, lambda x: net(x, training=False), split, batch,
+        results.append(loop.make_evaluator(strategy, lambda x, net=net: net(x, training=False), split, batch,
                                            probabilities=True)())
     single, multi = results
     assert multi['num_examples'] == single['num_examples'] == TINY_TEST
     assert multi['accuracy'] == single['accuracy']
     assert multi['loss'] == pytest.approx(single['loss'], rel=1e-5)
     # Each example's probabilities, gathered from every replica in the split's order, padding dropped.
-    direct = tf.nn.softmax(net(data.to_float(tf.constant(split.images)), training=False)).numpy()
+    direct = tf.nn.softmax(net(pipeline.to_float(tf.constant(split.images)), training=False)).numpy()
     assert multi['probabilities'].shape == single['probabilities'].shape == (TINY_TEST, 10)
     np.testing.assert_allclose(single['probabilities'], direct, atol=1e-5)
     np.testing.assert_allclose(multi['probabilities'], direct, atol=1e-5)
@@ -161,7 +162,7 @@ def test_tpu_without_a_tpu_is_one_line_error(tmp_path, tiny_data_dir):
     for extra in (['--tpu=local'], []):
         proc = run_module('digits.train', '--strategy=tpu', *extra, f'--data_dir={tiny_data_dir}',
                           f'--logdir={tmp_path}', timeout=120)
-        lines = [l for l in proc.stderr.splitlines() if l.startswith('digits.train')]
+        lines = [line for line in proc.stderr.splitlines() if line.startswith('digits.train')]
         assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
         assert len(lines) == 1 and '--tpu' in lines[0], proc.stderr[-2000:]
 

@@ -1,13 +1,17 @@
-"""digits.evaluation: an export or a run's checkpoint evaluates to the run's own results."""
+"""digits.training.evaluation: an export or a run's checkpoint evaluates to the run's own results."""
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import smoke_config
-from digits import config, data, evaluation, experiment, export, model as model_lib
+
+from digits import config
+from digits.data import arrays, pipeline
 from digits.errors import DigitsError
+from digits.export import saved_model
+from digits.training import evaluation, experiment
+from digits.training import model as model_lib
 
 QUIET = dict(log=lambda line: None)
 
@@ -48,11 +52,11 @@ def test_ema_weights_are_evaluated_exported_and_restored(tmp_path, tiny_data_dir
 def test_tta_is_in_the_results_the_export_and_the_restored_run(tmp_path, tiny_data_dir):
     """With --tta (the default recipe's), every evaluation reads the mean probability over the shifts."""
     cfg = smoke_config(str(tmp_path), tiny_data_dir, width=8, blocks=3, first_block_convs=1, tta=True)
-    results = train_and_evaluate_three_ways(cfg)
+    train_and_evaluate_three_ways(cfg)
     restored, _ = evaluation.restore_model(cfg.run_dir)
-    images = data.to_float(data.load('mnist', tiny_data_dir).test.images[:16])
+    images = pipeline.to_float(arrays.load('mnist', tiny_data_dir).test.images[:16])
     shifted = [tf.nn.softmax(restored.plain_logits(x, training=False)) for x in model_lib.shifted_copies(images)]
-    module = export.load(cfg.export_dir)  # held: serve's variables live as long as the module
+    module = saved_model.load(cfg.export_dir)  # held: serve's variables live as long as the module
     np.testing.assert_allclose(module.serve(images)['probabilities'], np.mean(shifted, axis=0), rtol=1e-5, atol=1e-6)
 
 
@@ -65,10 +69,10 @@ def test_an_ensemble_is_in_the_results_the_export_and_the_restored_run(tmp_path,
     assert results['test_accuracy'] > 0.9
     restored, _ = evaluation.restore_model(cfg.run_dir)
     assert experiment.weights_fingerprint(restored) == results['weights_sha256']
-    images = data.to_float(data.load('mnist', tiny_data_dir).test.images[:16])
+    images = pipeline.to_float(arrays.load('mnist', tiny_data_dir).test.images[:16])
     # In log space: trained members agree to 1e-6 on the likely class, but not on the unlikely ones.
     members = np.array([tf.nn.log_softmax(member(images, training=False)) for member in restored.members], np.float64)
     assert np.abs(members[0] - members[1]).max() > 0.1
     want = np.logaddexp(members[0], members[1]) - np.log(2)  # log of the mean probability
-    module = export.load(cfg.export_dir)
+    module = saved_model.load(cfg.export_dir)
     np.testing.assert_allclose(tf.nn.log_softmax(module.serve(images)['logits']), want, rtol=1e-4, atol=1e-4)

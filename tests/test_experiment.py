@@ -1,4 +1,4 @@
-"""digits.experiment as a long run sees it: resume, killed runs, bad numbers, refused flags, broken files."""
+"""digits.training.experiment as a long run sees it: resume, killed runs, bad numbers, refused flags, broken files."""
 import dataclasses
 import os
 import shutil
@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, TINY_TEST, run_module, smoke_config
-from digits import experiment, loop
+
 from digits.errors import DigitsError
+from digits.training import experiment, loop
 
 QUIET = dict(log=lambda line: None)
 
@@ -136,7 +136,7 @@ def test_corrupt_latest_checkpoint_is_an_error_and_is_kept(smoke_run, tmp_path):
     size = os.path.getsize(data_file)
     proc = run_module('digits.train', *(f'--{f.name}={getattr(cfg, f.name)}' for f in dataclasses.fields(cfg)
                                         if getattr(cfg, f.name) not in (None, '')))
-    errors = [l for l in proc.stderr.splitlines() if l.startswith('digits.train:')]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('digits.train:')]
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
     assert errors == [errors[0]] and 'cannot restore the latest checkpoint' in errors[0]
     assert 'ckpt-60' in errors[0] and 'it was left as it is' in errors[0]
@@ -167,7 +167,7 @@ def test_unwritable_output_is_one_line_error_before_training(tmp_path, tiny_data
     proc = run_module('digits.train', f'--data_dir={tiny_data_dir}', '--run_name=r',
                       f'--logdir={target if flag == "logdir" else tmp_path / "logs"}',
                       f'--export_dir={target / "m" if flag == "export_dir" else tmp_path / "m"}')
-    errors = [l for l in proc.stderr.splitlines() if l.startswith('digits.train:')]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('digits.train:')]
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
     assert len(errors) == 1 and 'cannot write' in errors[0] and 'Not a directory' in errors[0]
     assert 'train  step' not in proc.stdout

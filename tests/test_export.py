@@ -1,20 +1,21 @@
-"""digits.export: the serving signatures on uint8 and float inputs, with and without the channel axis."""
+"""digits.export.saved_model: the serving signatures on uint8 and float inputs, with and without the channel axis."""
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import make_digits
-from digits import export, model
+
 from digits.errors import DigitsError
+from digits.export import saved_model
+from digits.training import model
 
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
     net = model.create('simple')
     path = str(tmp_path_factory.mktemp('export') / 'm')
-    export.save(net, path, (28, 28))
+    saved_model.save(net, path, (28, 28))
     return net, path
 
 
@@ -41,11 +42,11 @@ def test_signatures_on_uint8_and_float(exported):
 def test_export_replaces_a_previous_one_whole(exported, tmp_path):
     net, _ = exported
     path = str(tmp_path / 'm')
-    export.save(net, path, (28, 28))
-    export.save(net, path, (28, 28))
+    saved_model.save(net, path, (28, 28))
+    saved_model.save(net, path, (28, 28))
     assert sorted(os.listdir(tmp_path)) == ['m']
 
 
 def test_load_rejects_a_non_export(tmp_path):
     with pytest.raises(DigitsError, match='is not an exported SavedModel'):
-        export.load(str(tmp_path))
+        saved_model.load(str(tmp_path))

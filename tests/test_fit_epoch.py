@@ -1,8 +1,8 @@
-"""digits.fit_epoch: the keras.io convnet it times, and the unit's arithmetic."""
+"""digits.training.fit_epoch: the keras.io convnet it times, and the unit's arithmetic."""
 import keras
 import numpy as np
 
-from digits import fit_epoch, model
+from digits.training import fit_epoch, model
 
 
 def test_the_timed_model_is_the_keras_io_convnet_as_simple_is():

@@ -4,11 +4,18 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
-
 from conftest import SERVE_MAX_BODY_MB, make_digits
-from digits import export, traffic
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from digits.export import saved_model
+from support import traffic
 
 
 @pytest.fixture(scope='module')
@@ -24,10 +31,11 @@ def predictions(channel):
 
 @pytest.fixture(scope='module')
 def export_module(smoke_run):
-    return export.load(smoke_run[0].export_dir)
+    return saved_model.load(smoke_run[0].export_dir)
 
 
-def predict_request(pixels: np.ndarray, signature: str = '', name: str = 'digits', **spec) -> predict_pb2.PredictRequest:
+def predict_request(pixels: np.ndarray, signature: str = '', name: str = 'digits',
+                    **spec) -> predict_pb2.PredictRequest:
     """A PredictRequest as TF Serving's mnist_client.py builds one."""
     request = predict_pb2.PredictRequest()
     request.model_spec.name, request.model_spec.signature_name = name, signature
@@ -57,7 +65,8 @@ def test_output_filter_keeps_the_outputs_asked_for(predictions):
     request = predict_request(np.zeros((2, 28, 28, 1), np.float32))
     request.output_filter.append('probabilities')
     response = predictions.Predict(request, timeout=30)
-    assert list(response.outputs) == ['probabilities'] and tf.make_ndarray(response.outputs['probabilities']).shape == (2, 10)
+    assert list(response.outputs) == ['probabilities']
+    assert tf.make_ndarray(response.outputs['probabilities']).shape == (2, 10)
 
 
 def test_metadata_and_status(channel, predictions):
@@ -80,7 +89,8 @@ def test_metadata_and_status(channel, predictions):
     (predict_request(np.zeros((1, 28, 28), np.float32), name='mnist'), 'NOT_FOUND', 'Latest(mnist)'),
     (predict_request(np.zeros((1, 28, 28), np.float32), version=3), 'NOT_FOUND', 'Specific(digits, 3)'),
     (predict_request(np.zeros((1, 28, 28), np.float32), label='canary'), 'NOT_FOUND', 'version label: canary'),
-    (predict_request(np.zeros((1, 28, 28), np.float64)), 'INVALID_ARGUMENT', 'is float64; serving_default takes float32'),
+    (predict_request(np.zeros((1, 28, 28), np.float64)), 'INVALID_ARGUMENT',
+     'is float64; serving_default takes float32'),
     (predict_request(np.zeros((1, 28, 28), np.float32), 'serving_uint8'), 'INVALID_ARGUMENT', 'takes uint8'),
     (predict_request(np.zeros((1, 27, 28), np.float32)), 'INVALID_ARGUMENT', 'has shape [1, 27, 28]'),
     (predict_request(np.full((1, 28, 28), 2, np.float32)), 'INVALID_ARGUMENT', 'must be in [0, 1]'),

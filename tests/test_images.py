@@ -1,13 +1,15 @@
-"""digits.images: every kind of user image becomes the same MNIST-style 28x28 digit."""
+"""digits.reading.images: every kind of user image becomes the same MNIST-style 28x28 digit."""
 import io
 
 import numpy as np
 import pytest
+from conftest import bomb_bytes, make_digits
 from PIL import Image
 
-from conftest import bomb_bytes, make_digits
-from digits import data, images, synthetic
+from digits.data import arrays
 from digits.errors import DigitsError
+from digits.reading import images
+from support import synthetic
 
 
 def stroke_canvas(height=120, width=90, top=30, left=20) -> np.ndarray:
@@ -148,7 +150,7 @@ def centres_of_mass(digits: np.ndarray) -> np.ndarray:
 def test_real_mnist_digits_keep_their_place_when_preprocessed_again(real_data_dir):
     """MNIST centres its digits' mass at pixel (14, 14), not at 13.5: the preprocessing must aim there too,
     or it shifts most user digits by half a pixel from where the model learnt them."""
-    originals = data.load('mnist', real_data_dir).test.images[:1000]
+    originals = arrays.load('mnist', real_data_dir).test.images[:1000]
     again = np.stack([images.to_mnist(d[..., None].astype(np.float32) / 255) for d in originals])
     before, after = centres_of_mass(originals), centres_of_mass(again)
     np.testing.assert_allclose(before.mean(0), [14.0, 14.0], atol=0.05)

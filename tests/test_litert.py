@@ -1,26 +1,27 @@
-"""digits.convert and digits.litert: an export converted in each quantization, its accuracy checked
+"""digits.convert and digits.export.litert: an export converted in each quantization, its accuracy checked
 against the SavedModel's on real test images; the files read with LiteRT alone; bad input in one line."""
 import json
 import os
 
 import numpy as np
 import pytest
-
 from conftest import run_module
-from digits import config, export, litert
+
+from digits import config
 from digits.errors import DigitsError
+from digits.export import litert, saved_model
 
 
 @pytest.fixture(scope='module')
 def real_arrays(real_model):
-    from digits import data
-    return data.load('mnist_10k', real_model[0].data_dir)
+    from digits.data import arrays
+    return arrays.load('mnist_10k', real_model[0].data_dir)
 
 
 @pytest.fixture(scope='module')
 def saved_accuracy(real_model, real_arrays) -> float:
     """The export's own test accuracy, every file's reference."""
-    module = export.load(real_model[0].export_dir)
+    module = saved_model.load(real_model[0].export_dir)
     return litert.accuracy(lambda x: {'probabilities': module.serve(x)['probabilities'].numpy()},
                            real_arrays.test.images, real_arrays.test.labels)[0]
 
@@ -61,7 +62,7 @@ def test_a_file_beyond_the_tolerance_is_not_written(real_model, tmp_path, monkey
 
 
 def test_a_file_reads_batches_of_any_size_with_both_outputs(real_model, tmp_path):
-    module = export.load(real_model[0].export_dir)
+    module = saved_model.load(real_model[0].export_dir)
     model = litert.LiteModel(litert.convert(module, (28, 28), 'none'), 'test')
     pixels = np.random.default_rng(0).random((5, 28, 28)).astype(np.float32)
     want = module.serve(pixels)
@@ -94,7 +95,8 @@ def test_predict_refuses_what_is_not_a_digits_tflite_in_one_line(tmp_path):
     not_lite.write_text('not a model')
     for model, message in ((wrong_shape, 'takes images of shape [32, 32]; a digits .tflite takes [n, 28, 28]'),
                            (not_lite, 'is not a LiteRT model')):
-        proc = run_module('digits.predict', f'--model={model}', 'docs/images/seven.png', env=without_tensorflow(tmp_path))
+        proc = run_module('digits.predict', f'--model={model}', 'docs/images/seven.png',
+                          env=without_tensorflow(tmp_path))
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], lines
 
@@ -115,7 +117,7 @@ def test_usage_errors_are_one_line(args, message):
 def lite_file(real_model, tmp_path_factory) -> str:
     """The real-data model as a float32 .tflite file."""
     path = tmp_path_factory.mktemp('lite') / 'digits.tflite'
-    path.write_bytes(litert.convert(export.load(real_model[0].export_dir), (28, 28), 'none'))
+    path.write_bytes(litert.convert(saved_model.load(real_model[0].export_dir), (28, 28), 'none'))
     return str(path)
 
 
@@ -129,13 +131,14 @@ def without_tensorflow(tmp_path) -> dict:
 
 def test_predict_reads_a_tflite_file_without_tensorflow(real_model, real_arrays, lite_file, tmp_path):
     """The same digits read from the same files as the export reads them, with TensorFlow unimportable."""
-    from digits import synthetic
+    from support import synthetic
     files = []
     for i, body in enumerate(synthetic.png_digits(real_arrays.test.images[:6])):
         files.append(tmp_path / f'{i}.png')
         files[-1].write_bytes(body)
     out = {}
-    for name, model, env in (('lite', lite_file, without_tensorflow(tmp_path)), ('saved', real_model[0].export_dir, {})):
+    ways = (('lite', lite_file, without_tensorflow(tmp_path)), ('saved', real_model[0].export_dir, {}))
+    for name, model, env in ways:
         proc = run_module('digits.predict', f'--model={model}', f'--output_json={tmp_path / name}.json',
                           *map(str, files), env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -159,7 +162,8 @@ def test_serve_answers_from_a_tflite_file_without_tensorflow(real_model, real_ar
     """The page's API and TF Serving's REST predict, from LiteRT alone; metadata says why it has none."""
     import urllib.error
     import urllib.request
-    from digits import synthetic, traffic
+
+    from support import synthetic, traffic
     proc, url, _ = traffic.start_server(lite_file, env=without_tensorflow(tmp_path))
     try:
         lite = litert.load(lite_file)

@@ -1,14 +1,15 @@
-"""digits.loop and digits.experiment: the smoke run, evaluation counting, is_time, checkpoints."""
+"""digits.training.loop and digits.training.experiment: the smoke run, evaluation counting, is_time, checkpoints."""
 import json
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import TINY_TEST, make_digits, smoke_config
-from digits import data, experiment, loop, model
+
+from digits.data import arrays, pipeline
 from digits.errors import DigitsError
+from digits.training import experiment, loop, model
 
 
 def test_smoke_run_learns(smoke_run):
@@ -56,11 +57,11 @@ def test_is_time(step, previous, every, last, expected):
 @pytest.mark.parametrize('batch_size', [64, 203, 1000])
 def test_evaluate_counts_every_example_exactly(batch_size):
     """Accuracy and loss equal a plain NumPy computation over all 203 examples, whatever the batching."""
-    split = data.Split(*make_digits(TINY_TEST, 11))
+    split = arrays.Split(*make_digits(TINY_TEST, 11))
     net = model.create('simple')
     strategy = tf.distribute.get_strategy()
     metrics = loop.make_evaluator(strategy, lambda x: net(x, training=False), split, batch_size)()
-    logits = net(data.to_float(tf.constant(split.images)), training=False).numpy().astype(np.float64)
+    logits = net(pipeline.to_float(tf.constant(split.images)), training=False).numpy().astype(np.float64)
     log_probs = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
         - logits.max(1, keepdims=True)
     assert metrics['num_examples'] == TINY_TEST
@@ -129,7 +130,7 @@ def test_label_smoothing_trains_and_evaluates_with_the_plain_loss(tmp_path, tiny
 def test_each_member_of_an_ensemble_trains_as_it_would_alone():
     """One SGD step on an ensemble moves each member as the same step on that member alone, on that
     member's batch, would; the reported loss is the members' mean loss."""
-    split = data.Split(*make_digits(64, 3))
+    split = arrays.Split(*make_digits(64, 3))
     (a_images, a_labels), (b_images, b_labels) = batches(split, 32, 2)
     ensemble = model.create('simple', dropout=0.0, ensemble=2)
     alone = model.create('simple', dropout=0.0)
@@ -151,19 +152,20 @@ def test_each_member_of_an_ensemble_trains_as_it_would_alone():
 
 def batches(split, batch_size, count):
     """The first `count` (images, labels) batches of split's plain training pipeline."""
-    return list(data.train_dataset(split, batch_size, 0, False).take(count))
+    return list(pipeline.train_dataset(split, batch_size, 0, False).take(count))
 
 
 def test_a_nan_in_the_weights_is_counted_whatever_the_kernels():
     """A NaN batch-norm moving mean never touches the training loss or the gradients (training uses the
     batch's statistics), so only the weights check can see it, on any CPU."""
-    split = data.Split(*make_digits(64, 3))
+    split = arrays.Split(*make_digits(64, 3))
     net = model.create('cnn')
     state = loop.create_state(net, tf.keras.optimizers.SGD(0.01))
     moving_mean = next(v for v in net.non_trainable_variables if v.path.endswith('moving_mean'))
     moving_mean.assign(tf.fill(moving_mean.shape, np.nan))
     train_fn = loop.make_train_fn(tf.distribute.get_strategy(), state, 32)
-    metrics = {k: float(v) for k, v in train_fn(iter(data.train_dataset(split, 32, 0, False)), tf.constant(2)).items()}
+    batches = iter(pipeline.train_dataset(split, 32, 0, False))
+    metrics = {k: float(v) for k, v in train_fn(batches, tf.constant(2)).items()}
     assert np.isfinite(metrics['loss']) and metrics['nonfinite_gradients'] == 0
     assert metrics['nonfinite_weights'] == moving_mean.shape[0]
     expected = (rf'^training diverged in steps 11-12: non-finite weights \({moving_mean.shape[0]} NaN or Inf '

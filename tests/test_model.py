@@ -1,9 +1,10 @@
-"""digits.model: output shapes, the keras.io parameter count, the registry."""
+"""digits.training.model: output shapes, the keras.io parameter count, the registry."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from digits import config, model
+from digits import config
+from digits.training import model
 
 
 @pytest.mark.parametrize('name', sorted(model.ARCHITECTURES))
@@ -99,9 +100,9 @@ def test_a_checkpoint_of_the_model_holds_every_weight(name, ensemble, tmp_path):
 
 
 def test_the_dataset_decides_the_input_shape_and_classes():
-    from digits import datasets
-    shapes = datasets.DatasetSpec(name='shapes', description='shapes', class_names=('a', 'b', 'c'), files=(), cache_subdir='x',
-                                  image_shape=(20, 24))
+    from digits.data import datasets
+    shapes = datasets.DatasetSpec(name='shapes', description='shapes', class_names=('a', 'b', 'c'), files=(),
+                                  cache_subdir='x', image_shape=(20, 24))
     for name in sorted(model.ARCHITECTURES):
         assert model.create(name, dataset=shapes)(tf.zeros([2, 20, 24, 1])).shape == (2, 3)
 

@@ -1,11 +1,13 @@
-"""digits.negatives: the marks that teach a model to refuse what is not a digit, and their place in training."""
+"""digits.training.negatives: the marks that teach a model to refuse what is not a digit, and their place in
+training."""
 import numpy as np
 
-from digits import data, negatives
+from digits.data import arrays
+from digits.training import negatives
 
 
 def test_negatives_are_mnist_style_deterministic_and_of_every_kind(real_data_dir):
-    digits = data.load('mnist_10k', real_data_dir).train.images[:200]
+    digits = arrays.load('mnist_10k', real_data_dir).train.images[:200]
     marks = negatives.make_negatives(digits, 30, seed=3)
     assert marks.shape == (30, 28, 28) and marks.dtype == np.uint8
     np.testing.assert_array_equal(marks, negatives.make_negatives(digits, 30, seed=3))
@@ -30,7 +32,7 @@ def test_every_kind_makes_ink_of_its_own():
 
 
 def test_with_negatives_appends_marks_labelled_with_the_number_of_classes():
-    split = data.Split(np.random.default_rng(0).integers(0, 255, (40, 28, 28), dtype=np.uint8),
+    split = arrays.Split(np.random.default_rng(0).integers(0, 255, (40, 28, 28), dtype=np.uint8),
                        np.arange(40, dtype=np.uint8) % 10)
     grown = negatives.with_negatives(split, 0.25, seed=0, num_classes=10)
     assert len(grown) == 50

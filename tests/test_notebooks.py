@@ -2,9 +2,8 @@
 import os
 
 import nbformat
-from nbclient import NotebookClient
-
 from conftest import ROOT
+from nbclient import NotebookClient
 
 
 def execute(name: str) -> nbformat.NotebookNode:

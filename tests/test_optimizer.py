@@ -1,8 +1,9 @@
-"""digits.optimizer: the registry, the schedule, loss scaling and the weights' moving average."""
+"""digits.training.optimizer: the registry, the schedule, loss scaling and the weights' moving average."""
 import numpy as np
 import pytest
 
-from digits import config, loop, model, optimizer
+from digits import config
+from digits.training import loop, model, optimizer
 
 
 def test_every_optimizer_and_schedule_the_flags_offer_exists():

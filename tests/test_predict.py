@@ -4,10 +4,14 @@ import os
 
 import numpy as np
 import pytest
+from conftest import bomb_bytes, run_module
 from PIL import Image
 
-from conftest import bomb_bytes, run_module
-from digits import classify, config, data, export, images, reader, synthetic
+from digits import config
+from digits.data import arrays
+from digits.export import saved_model
+from digits.reading import prediction, reader
+from support import synthetic
 
 
 def write_inputs(directory) -> list[str]:
@@ -91,13 +95,13 @@ def test_a_refused_mark_is_null_in_json_and_question_mark_in_print():
     sure[2] = 0.991
     unsure[4] = 0.19
     readings = [reader.Reading((0, 0, 9, 9), None, p) for p in (sure, unsure, sure)]
-    number = {'file': 'n.png', **classify.describe_reading(readings)}
+    number = {'file': 'n.png', **prediction.describe_reading(readings)}
     assert number['text'] == '2?2' and [d['digit'] for d in number['digits']] == [2, None, 2]
     assert 'digit' not in number and number['digits'][1]['top3'][0] == {'digit': 4, 'probability': 0.19}
-    assert classify.format_prediction(number) == 'n.png: 2?2  (2 99.1%, ? 19.0%, 2 99.1%)'
-    one = {'file': 'a.png', **classify.describe_reading(readings[1:2])}
+    assert prediction.format_prediction(number) == 'n.png: 2?2  (2 99.1%, ? 19.0%, 2 99.1%)'
+    one = {'file': 'a.png', **prediction.describe_reading(readings[1:2])}
     assert (one['digit'], one['text'], json.loads(json.dumps(one))['digit']) == (None, '?', None)
-    assert classify.format_prediction(one).startswith('a.png: ? (not read as a digit; at most 4 (19.0%), ')
+    assert prediction.format_prediction(one).startswith('a.png: ? (not read as a digit; at most 4 (19.0%), ')
 
 
 def test_predict_reads_a_number_end_to_end(real_model, tmp_path):
@@ -122,9 +126,9 @@ def test_predict_reads_a_number_end_to_end(real_model, tmp_path):
 def test_real_digits_on_paper_are_read_as_well_as_the_originals(real_model, tmp_path, fmt):
     """Test digits rendered as dark ink on a white page are read within 1.5 points (in counts) of the
     originals. Measured on the 300-step model: 8 fewer right (JPEG and PNG); 10 and 11 once its marks that
-    are not digits (digits.negatives, made by the same preprocessing) changed by a 1e-5 resize difference."""
+    are not digits (digits.training.negatives, made by the same preprocessing) changed by a 1e-5 resize difference."""
     cfg, _ = real_model
-    test = data.load('mnist', cfg.data_dir).test
+    test = arrays.load('mnist', cfg.data_dir).test
     chosen = np.random.default_rng(0).choice(len(test), PAPER_DIGITS, replace=False)
     originals, labels = test.images[chosen], test.labels[chosen]
     rng, paths, render_on_paper = np.random.default_rng(1), [], synthetic.render_on_paper
@@ -132,9 +136,9 @@ def test_real_digits_on_paper_are_read_as_well_as_the_originals(real_model, tmp_
         paths.append(str(tmp_path / f'digit-{i}.{fmt.lower()}'))
         options = {'quality': 90} if fmt == 'JPEG' else {}
         Image.fromarray(render_on_paper(digit, rng)).save(paths[-1], format=fmt, **options)
-    module = export.load(cfg.export_dir)
+    module = saved_model.load(cfg.export_dir)
     original_right = int(np.sum(module.serve(originals)['probabilities'].numpy().argmax(1) == labels))
-    predictions, errors = classify.classify_files(config.PredictConfig(cfg.export_dir, tuple(paths)),
+    predictions, errors = prediction.classify_files(config.PredictConfig(cfg.export_dir, tuple(paths)),
                                                   log=lambda line: None)
     assert not errors
     paper_right = sum(p['text'] == str(label) for p, label in zip(predictions, labels))  # one digit, right
@@ -151,10 +155,10 @@ def test_markers_blur_and_low_resolution_scans_are_read_nearly_as_well(real_mode
     fewer for the marker without MAX_STROKE's thinning, and for the blur when trained without --blur,
     before that thinning: the margin still tells them apart."""
     script, cfg = synthetic, real_model[0]
-    test = data.load('mnist', cfg.data_dir).test
+    test = arrays.load('mnist', cfg.data_dir).test
     chosen = np.random.default_rng(0).choice(len(test), PAPER_DIGITS, replace=False)
     originals, labels = test.images[chosen], test.labels[chosen]
-    module = export.load(cfg.export_dir)
+    module = saved_model.load(cfg.export_dir)
     original_right = int(np.sum(module.serve(originals)['probabilities'].numpy().argmax(1) == labels))
     for name in ('marker (+6 px)', 'scanned at 40x40', 'blurred, radius 4'):
         rng, degrade = np.random.default_rng(2), script.DEGRADED[name]
@@ -173,6 +177,6 @@ def test_digits_written_with_any_pen_are_read(real_model):
     miss only ever at 2 px (9 of 10; 2 of the 15). With thickening switched off the same models read 73-84 of
     100 and 1-3 of 10 at 2 px, so the margin tells the two apart by far."""
     script = synthetic
-    module = export.load(real_model[0].export_dir)
+    module = saved_model.load(real_model[0].export_dir)
     read = {width: script.read_pen(module, width) for width in script.PEN_WIDTHS}
     assert sum(read.values()) >= 98 and min(read.values()) >= 8, read

@@ -1,4 +1,4 @@
-"""digits.preemption: SIGTERM / SIGINT save a checkpoint and stop, in-process and as a user's process."""
+"""digits.training.preemption: SIGTERM / SIGINT save a checkpoint and stop, in-process and as a user's process."""
 import json
 import os
 import signal
@@ -8,11 +8,11 @@ import time
 
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT
-from digits import local_cluster
-from digits import preemption
+
 from digits.errors import Interrupted
+from digits.training import preemption
+from support import local_cluster
 
 
 def test_signal_stop_saves_at_the_current_step_and_raises():
@@ -56,7 +56,7 @@ def test_signal_saves_checkpoint_and_exits_cleanly(tmp_path, tiny_data_dir, sign
         _, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    lines = [l for l in stderr.splitlines() if l.startswith('digits.train:')]
+    lines = [line for line in stderr.splitlines() if line.startswith('digits.train:')]
     assert proc.returncode == 128 + signum, stderr[-2000:]
     assert len(lines) == 1 and 'Traceback' not in stderr, stderr[-2000:]
     step = int(lines[0].split('checkpoint saved at step ')[1].split()[0])
@@ -94,7 +94,7 @@ def test_sigterm_to_one_worker_stops_all_workers_at_the_same_checkpoint(tmp_path
     finally:
         for p in procs:
             p.kill()
-    lines = [[l for l in err.splitlines() if l.startswith('digits.train:')] for err in stderrs]
+    lines = [[line for line in err.splitlines() if line.startswith('digits.train:')] for err in stderrs]
     assert [p.returncode for p in procs] == [143, 143], stderrs[0][-2000:] + stderrs[1][-2000:]
     steps = {int(ls[0].split('checkpoint saved at step ')[1].split()[0]) for ls in lines}
     assert len(steps) == 1, lines  # both workers saved at the same step

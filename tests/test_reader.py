@@ -1,23 +1,26 @@
-"""digits.reader with the real-data model: numbers of MNIST test digits, spaced or touching, pen-drawn
+"""digits.reading.reader with the real-data model: numbers of MNIST test digits, spaced or touching, pen-drawn
 numbers, one model call per image, and the limits."""
 import numpy as np
 import pytest
 
-from digits import data, export, reader, segment, synthetic
+from digits.data import arrays
 from digits.errors import DigitsError
+from digits.export import saved_model
+from digits.reading import drawing, reader, segment
+from support import synthetic
 
 NUMBERS = 60
 
 
 @pytest.fixture(scope='module')
 def model(real_model):
-    module = export.load(real_model[0].export_dir)
+    module = saved_model.load(real_model[0].export_dir)
     return lambda batch: module.serve(batch)['probabilities'].numpy()
 
 
 @pytest.fixture(scope='module')
 def test_digits(real_data_dir):
-    return data.load('mnist_10k', real_data_dir).test
+    return arrays.load('mnist_10k', real_data_dir).test
 
 
 def text(readings) -> str:
@@ -43,8 +46,8 @@ def test_touching_pairs_are_split_where_the_model_reads_them_best(model, test_di
     rng, exact = np.random.default_rng(1), 0
     for _ in range(NUMBERS):
         a, b = rng.choice(len(test_digits), 2, replace=False)
-        got = text(reader.read(synthetic.touching_pair(test_digits.images[a], test_digits.images[b], int(rng.integers(3, 7))),
-                               model, 'pair'))
+        pair = drawing.touching_pair(test_digits.images[a], test_digits.images[b], int(rng.integers(3, 7)))
+        got = text(reader.read(pair, model, 'pair'))
         exact += got == f'{test_digits.labels[a]}{test_digits.labels[b]}'
     print(f'touching pairs exact: {exact} of {NUMBERS}')
     assert exact >= NUMBERS * 0.85, exact

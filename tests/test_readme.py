@@ -6,9 +6,10 @@ import re
 
 import pytest
 from absl import flags
-
 from conftest import ROOT
-from digits import config, reference
+
+from digits import config
+from support import reference
 
 MAX_LINES, MAX_BYTES = 250, 24 * 1024
 # absl's own flags, which every command accepts
@@ -67,12 +68,14 @@ def test_every_command_and_flag_the_readme_names_exists():
 
 def test_every_file_and_test_the_readme_names_exists():
     text = read('README.md')
-    for path in re.findall(r'\b((?:scripts|configs|tests|docs|notebooks|digits)/[\w./-]+\.(?:py|cfg|md|ipynb|png))', text):
+    named = r'\b((?:scripts|configs|tests|docs|notebooks|digits)/[\w./-]+\.(?:py|cfg|md|ipynb|png))'
+    for path in re.findall(named, text):
         assert os.path.isfile(os.path.join(ROOT, path)), path
     for path, test in re.findall(r'(tests/\w+\.py)::(\w+)', text):
         assert re.search(rf'^def {test}\(', read(path), re.M), f'{path}::{test}'
     for test in re.findall(r'`(test_\w+)`', text):  # a test named without its module: some module has it
-        assert any(re.search(rf'^def {test}\(', read(p), re.M) for p in glob.glob(os.path.join(ROOT, 'tests', '*.py'))), test
+        modules = glob.glob(os.path.join(ROOT, 'tests', '*.py'))
+        assert any(re.search(rf'^def {test}\(', read(p), re.M) for p in modules), test
     for script in re.findall(r'`(\w+\.py)`', text):
         assert glob.glob(os.path.join(ROOT, '*', script)), script
 
@@ -123,3 +126,15 @@ def test_mnist_recipe_is_the_default():
     config.define_train_flags(values)
     values(['prog', f'--flagfile={os.path.join(ROOT, "configs", "mnist.cfg")}', '--run_name=x'])
     assert config.train_config_from_flags(values) == config.TrainConfig(run_name='x', export_dir='models/x')
+
+
+def test_the_layout_block_follows_the_tree():
+    """README's Layout names every folder and module of the package, and nothing that is not there."""
+    block = read('README.md').split('## Layout', 1)[1].split('```', 2)[1]
+    package = os.path.join(ROOT, 'digits')
+    folders = {name for name in os.listdir(package) if os.path.isfile(os.path.join(package, name, '__init__.py'))}
+    named_folders = set(re.findall(r'^  (\w+)/', block, re.M))
+    assert named_folders == folders
+    modules = {os.path.basename(p) for p in glob.glob(os.path.join(package, '**', '*.py'), recursive=True)}
+    named_modules = set(re.findall(r'\b(\w+\.py)\b', block))
+    assert modules - {'__init__.py'} == named_modules

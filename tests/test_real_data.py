@@ -5,9 +5,11 @@ import os
 
 import pytest
 from absl import flags
-
 from conftest import ROOT, run_module
-from digits import config, datasets, experiment, loop
+
+from digits import config
+from digits.data import datasets
+from digits.training import experiment, loop
 
 
 def test_short_training_on_real_mnist(real_model, real_data_dir, tmp_path):

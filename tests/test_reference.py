@@ -1,13 +1,15 @@
-"""digits.reference: docs/commands.md is exactly what the commands' flag declarations render."""
+"""support.reference: docs/commands.md is exactly what the commands' flag declarations render."""
 import os
 
 from conftest import ROOT
-from digits import config, reference
+
+from digits import config
+from support import reference
 
 
 def test_the_command_reference_is_generated_from_the_declarations():
     with open(os.path.join(ROOT, 'docs', 'commands.md')) as f:
-        assert f.read() == reference.render(), 'run: python -m digits.reference > docs/commands.md'
+        assert f.read() == reference.render(), 'run: python -m support.reference > docs/commands.md'
 
 
 def test_the_reference_names_every_flag_of_every_command():

@@ -1,8 +1,8 @@
-"""digits.segment on constructed ink: components, specks, the pieces of one digit merged, cuts between
+"""digits.reading.segment on constructed ink: components, specks, the pieces of one digit merged, cuts between
 touching digits."""
 import numpy as np
 
-from digits import segment
+from digits.reading import segment
 
 
 def blank(h=60, w=200) -> np.ndarray:

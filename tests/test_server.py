@@ -16,10 +16,12 @@ import urllib.request
 
 import numpy as np
 import pytest
+from conftest import ROOT, SERVE_CORS_ORIGIN, SERVE_MAX_BODY_MB, bomb_bytes, make_digits
 from PIL import Image
 
-from conftest import ROOT, SERVE_CORS_ORIGIN, SERVE_MAX_BODY_MB, bomb_bytes, make_digits
-from digits import export, images, reader, synthetic, traffic
+from digits.export import saved_model
+from digits.reading import images, reader
+from support import synthetic, traffic
 
 MAX_BODY_MB = SERVE_MAX_BODY_MB
 TF_SERVING_PATHS = ('/v1/models/digits', '/v1/models/digits/versions/1', '/v1/models/digits/labels/stable')
@@ -33,7 +35,7 @@ def server(serving):
 @pytest.fixture(scope='module')
 def export_module(smoke_run):
     """The export read in-process: what every answer is compared with."""
-    return export.load(smoke_run[0].export_dir)
+    return saved_model.load(smoke_run[0].export_dir)
 
 
 def request(url: str, body: bytes | None = None, method: str | None = None) -> tuple[int, bytes, str]:
@@ -65,8 +67,8 @@ def test_the_page_and_only_its_files_are_served(server):
     for name, kind in (('app.js', 'text/javascript'), ('style.css', 'text/css')):
         status, _, content_type = request(f'{server}/static/{name}')
         assert status == 200 and content_type.startswith(kind)
-    for path in ('/static/server.py', '/static/..%2fserver.py', '/static/%2e%2e/%2e%2e/README.md', '/digits/server.py',
-                 '/static/', '/etc/passwd'):
+    for path in ('/static/server.py', '/static/..%2fserver.py', '/static/%2e%2e/%2e%2e/README.md',
+                 '/digits/serving/server.py', '/static/', '/etc/passwd'):
         status, body, content_type = request(server + path)
         assert status == 404 and content_type == 'application/json' and 'error' in json.loads(body), path
 
@@ -300,8 +302,8 @@ NOT_READ = ('ConnectionRefusedError', 'ConnectionResetError', 'BrokenPipeError',
 
 
 def test_sigterm_under_load_lets_requests_in_flight_finish(smoke_run, export_module):
-    """SIGTERM while 8 clients send 256 digits a request (uint8: a short body): the requests in flight are answered (after the
-    signal), right; later ones are refused (the port is closed) or reset; the server exits 0."""
+    """SIGTERM while 8 clients send 256 digits a request (uint8: a short body): the requests in flight are
+    answered (after the signal), right; later ones are refused (the port is closed) or reset; the server exits 0."""
     proc, url, _ = traffic.start_server(smoke_run[0].export_dir, cwd=ROOT)
     pixels = make_digits(256, 7)[0]
     want = in_process(export_module, 'serving_uint8', pixels)['probabilities']

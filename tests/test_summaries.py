@@ -1,13 +1,14 @@
-"""digits.summaries: the smoke run's TensorBoard event files, read back."""
+"""digits.reporting.summaries: the smoke run's TensorBoard event files, read back."""
 import os
 import subprocess
 import sys
 
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT
-from digits import model, summaries
+
+from digits.reporting import summaries
+from digits.training import model
 
 
 def read_scalars(event_dir: str) -> dict:

@@ -1,15 +1,16 @@
-"""digits.study and digits.sweep: a 2x2 grid of real digits.train runs on tiny data, its table, resuming, the
+"""digits.training.sweeps and digits.sweep: a 2x2 grid of real digits.train runs on tiny data, its table, resuming, the
 best flagfile; the command's one-line errors."""
 import csv
 import json
 import os
 
 import pytest
-
 from conftest import run_module
-from digits import config, study as sweep
 
-UNIT = 0.5  # the fit-epoch, given: measuring it is digits.fit_epoch's (tested there) and takes seconds
+from digits import config
+from digits.training import sweeps as sweep
+
+UNIT = 0.5  # the fit-epoch, given: measuring it is digits.training.fit_epoch's (tested there) and takes seconds
 
 
 def tiny_args(data_dir):
@@ -32,8 +33,8 @@ def test_grid_ranks_the_runs_resumes_and_writes_the_best_flagfile(tiny_data_dir,
     sweep_dir, best, recipe = tmp_path / 'sweep', tmp_path / 'best.cfg', tmp_path / 'recipe.cfg'
     recipe.write_text('--arch=simple\n--batch_size=32\n')
     argv = [f'--sweep_dir={sweep_dir}', '--grid=learning_rate=0.01,0.001', '--grid=seed=0,1', '--parallel=2',
-            f'--fit_epoch_seconds={UNIT}', f'--best_flagfile={best}', f'--flagfile={recipe}', *tiny_args(tiny_data_dir)[3:],
-            f'--data_dir={tiny_data_dir}']
+            f'--fit_epoch_seconds={UNIT}', f'--best_flagfile={best}', f'--flagfile={recipe}',
+            *tiny_args(tiny_data_dir)[3:], f'--data_dir={tiny_data_dir}']
     proc = run_module('digits.sweep', *argv)
     assert proc.returncode == 0, proc.stderr[-2000:]
     cfg = config.SweepConfig(str(sweep_dir), grid=('learning_rate=0.01,0.001', 'seed=0,1'), parallel=2,
@@ -61,7 +62,8 @@ def test_grid_ranks_the_runs_resumes_and_writes_the_best_flagfile(tiny_data_dir,
     best_name = f'learning_rate={table[1][0]},seed={table[1][1]}'
     lines = best.read_text().splitlines()
     assert lines[0].startswith(f'# Best point ({best_name}) of: python -m digits.sweep --sweep_dir={sweep_dir} ')
-    assert f'--learning_rate={table[1][0]}' in lines and not any('data_dir' in l or 'seed' in l for l in lines[2:])
+    assert f'--learning_rate={table[1][0]}' in lines
+    assert not any('data_dir' in line or 'seed' in line for line in lines[2:])
     assert sweep.check_point([f'--flagfile={best}']).learning_rate == float(table[1][0])
 
     # An interrupted point (no results yet) is resumed; the finished ones are not run again.

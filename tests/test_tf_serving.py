@@ -1,12 +1,12 @@
-"""digits.tf_serving: paths, request checks and answers of TF Serving's API, in-process."""
+"""digits.serving.tf_serving: paths, request checks and answers of TF Serving's API, in-process."""
 import os
 import shutil
 
 import numpy as np
 import pytest
 
-from digits import tf_serving
 from digits.errors import DigitsError
+from digits.serving import tf_serving
 
 
 @pytest.mark.parametrize('path,parsed', [
@@ -64,7 +64,8 @@ def test_pixels_are_checked_against_the_signature_and_given_as_the_model_takes_t
 def test_row_and_columnar_answers_have_tf_servings_shape():
     outputs = {'probabilities': np.eye(2, 3), 'logits': np.ones((2, 3))}
     rows = tf_serving.rest_predict_answer(outputs, 'row')['predictions']
-    assert rows == [{'logits': [1, 1, 1], 'probabilities': [1, 0, 0]}, {'logits': [1, 1, 1], 'probabilities': [0, 1, 0]}]
+    assert rows == [{'logits': [1, 1, 1], 'probabilities': [1, 0, 0]},
+                    {'logits': [1, 1, 1], 'probabilities': [0, 1, 0]}]
     assert tf_serving.rest_predict_answer(outputs, 'columnar') == {'outputs': {'logits': np.ones((2, 3)).tolist(),
                                                                               'probabilities': np.eye(2, 3).tolist()}}
 

@@ -1,0 +1,1 @@
+"""Datasets: the registry, the arrays (read without TensorFlow), the tf.data pipelines, and the bundled files."""

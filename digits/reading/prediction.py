@@ -1,0 +1,91 @@
+"""Reads the digits and numbers in a user's image files with an exported model (digits.predict's library side)."""
+import os
+
+import numpy as np
+
+from digits import atomic
+from digits.config import PredictConfig
+from digits.errors import DigitsError
+from digits.reading import images, reader
+
+
+def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[dict], list[str]]:
+    """Readings of the files that could be read, and one error line per file that could not.
+
+    Each reading: {'file', 'text', 'digits': [{'digit', 'probability', 'top3', 'box'}, ...]}, and for an image
+    of one digit also its 'digit', 'probability' and 'top3'.
+    """
+    model = load_model(config.model)
+    probabilities = lambda batch: model(batch)['probabilities']
+    if config.save_preprocessed:
+        atomic.check_writable(config.save_preprocessed, f'--save_preprocessed ({config.save_preprocessed})')
+    decoded = {}
+    for path in config.files:
+        try:
+            decoded[path] = images.read_image(path)
+        except DigitsError as e:
+            decoded[path] = e
+    readable = [path for path in config.files if not isinstance(decoded[path], DigitsError)]
+    read = dict(zip(readable, reader.read_all([decoded[p] for p in readable], probabilities, readable)))
+    predictions, errors = [], []
+    for path in config.files:  # one model call read every file; report them in the order given
+        readings = read.get(path, decoded[path])
+        if isinstance(readings, DigitsError):
+            errors.append(str(readings))
+            warn(f'error: {readings}')
+            continue
+        predictions.append({'file': path, **describe_reading(readings)})
+        log(format_prediction(predictions[-1]))
+        if config.save_preprocessed:
+            for name, reading in zip(preprocessed_names(path, len(readings)), readings):
+                images.write_png(os.path.join(config.save_preprocessed, name), reading.image)
+    if config.output_json:
+        atomic.write_json(config.output_json, predictions)
+    return predictions, errors
+
+
+def load_model(model: str):
+    """model as a function: images [n, 28, 28] (uint8, or floats in [0, 1]) -> {'probabilities', 'logits'}
+    as numpy. A .tflite file runs on LiteRT alone (TensorFlow is never imported); anything else is an
+    export (the closure keeps its variables alive)."""
+    if model.endswith('.tflite'):
+        from digits.export import litert
+        return litert.load(model)
+    from digits.export import saved_model
+    module = saved_model.load(model)
+    return lambda images: {name: value.numpy() for name, value in module.serve(images).items()}
+
+
+def describe_reading(readings: list) -> dict:
+    """{'text', 'digits': [...]} of an image's readings (reader.Reading), with the single-digit fields
+    ('digit', 'probability', 'top3') when the image holds one digit."""
+    digits = [{**describe(r.probabilities), 'digit': r.digit, 'box': list(r.box)} for r in readings]
+    single = {k: digits[0][k] for k in ('digit', 'probability', 'top3')} if len(digits) == 1 else {}
+    return {**single, 'text': reader.text_of(readings), 'digits': digits}
+
+
+def describe(probabilities: np.ndarray) -> dict:
+    """{'digit', 'probability', 'top3': [{'digit', 'probability'} x 3]} from one image's [classes] probabilities
+    (the most probable digit's; describe_reading sets 'digit' to None for a refused mark)."""
+    order = np.argsort(-probabilities)[:3]
+    top3 = [{'digit': int(k), 'probability': float(probabilities[k])} for k in order]
+    return {'digit': top3[0]['digit'], 'probability': top3[0]['probability'], 'top3': top3}
+
+
+def format_prediction(p: dict) -> str:
+    """'seven.png: 7 (99.1%)  next 1 (0.5%), 2 (0.2%)' for one digit, 'a.png: ? (not read as a digit; at most 4
+    (31.0%), ...)' for a refused mark; 'photo.jpg: 2026  (2 99.9%, 0 99.8%, ...)' for a number, '?' refused."""
+    if 'digit' in p:
+        top = ', '.join(f'{t["digit"]} ({100 * t["probability"]:.1f}%)' for t in p['top3'][p['digit'] is not None:])
+        if p['digit'] is None:
+            return f'{p["file"]}: {reader.REFUSED} (not read as a digit; at most {top})'
+        return f'{p["file"]}: {p["digit"]} ({100 * p["probability"]:.1f}%)  next {top}'
+    each = ', '.join(f'{reader.REFUSED if d["digit"] is None else d["digit"]} {100 * d["probability"]:.1f}%'
+                     for d in p['digits'])
+    return f'{p["file"]}: {p["text"]}  ({each})'
+
+
+def preprocessed_names(path: str, count: int) -> list[str]:
+    """What --save_preprocessed calls the 28x28 images of path: <name>.png, or <name>-1.png ... for a number."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return [f'{stem}.png'] if count == 1 else [f'{stem}-{i + 1}.png' for i in range(count)]

@@ -1,0 +1,232 @@
+"""Reads what people write: an image of one digit or of a number -> the digits read, in reading order, with
+one batched model call (the library side of digits.predict and of the server's /api/predict).
+
+digits.reading.segment finds the pieces of ink; each piece too wide for one digit is cut at its candidate cuts, and
+neighbouring pieces that nearly touch may be one digit. Every way of grouping those slices into digits is a
+path through them; each candidate digit is prepared as MNIST's were (digits.reading.images) and read by the model in
+one call, and the path whose digits the model reads most confidently (the least total -log probability) is
+the reading: where a cut is ambiguous, the model decides, not the geometry.
+"""
+import dataclasses
+import math
+
+import numpy as np
+
+from digits.errors import DigitsError
+from digits.reading import images, segment
+
+MAX_DIGITS = 12  # on one line
+MAX_SIDE = 1024  # the ink is segmented at most this many pixels on its long side
+MERGE_GAP = 0.08  # of the line's height: pieces closer than this may be one digit (the model decides)
+# A candidate digit shorter than this fraction of the line's height is a fragment (a 5's detached bar, a
+# tick of a 4) more often than a digit: reading it alone costs SHORT_COST more (-log probability), so a
+# grouping that joins it to its neighbour wins unless the model reads that far worse.
+SHORT, SHORT_COST = 0.45, 4.0
+MAX_JOINED_WIDTH = 1.4  # of the line's height: the widest candidate made by joining pieces (a 5 with its bar)
+# A mark is not read as a digit when the entropy of the model's probabilities (nats) is above this: a model
+# trained with --negatives spreads its probability over all ten digits for marks that are not digits
+# (digits.training.negatives: the uniform distribution's entropy is ln 10 = 2.30), while a digit it hesitates over
+# splits it between two or three (ln 2 = 0.69, ln 3 = 1.10), which the most probable digit's share cannot
+# tell apart. docs/experiments/2026-12-02-refusal-rule.md measures it against that share.
+REFUSE_ENTROPY = 1.6
+REFUSED = '?'  # a refused mark in a reading's text
+# Each digit read costs this much more (-log probability), so that splitting one mark into more digits
+# must pay for itself: a W is not read as "1?7", while touching digits whose halves read confidently still
+# split (docs/experiments/2026-12-02-refusing.md measures it against the alternatives).
+DIGIT_COST = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """One digit read: its box [x0, y0, x1, y1] in the image's pixels, the uint8 [28, 28] image the model
+    saw, and the model's probabilities."""
+    box: tuple[int, int, int, int]
+    image: np.ndarray
+    probabilities: np.ndarray
+
+    @property
+    def digit(self) -> int | None:
+        """The digit read, or None for a mark refused as not a digit (is_refused)."""
+        return None if is_refused(self.probabilities) else int(self.probabilities.argmax())
+
+
+def is_refused(probabilities: np.ndarray) -> bool:
+    """Whether the model's probabilities [classes] say the mark is no digit: their entropy above REFUSE_ENTROPY."""
+    p = np.asarray(probabilities, np.float64)
+    return float(-(p * np.log(np.maximum(p, 1e-12))).sum()) > REFUSE_ENTROPY
+
+
+def text_of(readings: list[Reading]) -> str:
+    """The digits read as a string, REFUSED in place of each mark not read as a digit: '2026', '1?2'."""
+    return ''.join(REFUSED if r.digit is None else str(r.digit) for r in readings)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Slice:
+    """The part of piece `piece` between two cuts, the unit a digit is made of: in each row y, its columns
+    [start[y], stop[y]) (relative to the piece's x0)."""
+    piece: int
+    start: np.ndarray  # [the piece's height] int
+    stop: np.ndarray
+    left: int  # the columns its ink spans, [left, right) (relative to the piece's x0)
+    right: int
+
+    def ink(self, piece: segment.Piece) -> np.ndarray:
+        """The piece's ink in this slice, over the slice's columns [start.min(), stop.max())."""
+        inside = between(self.start, self.stop, piece.width)
+        return np.where(inside, piece.ink, 0.0)[:, self.start.min():self.stop.max()]
+
+
+def between(start: np.ndarray, stop: np.ndarray, width: int) -> np.ndarray:
+    """[len(start), width] bool: in each row y, the columns [start[y], stop[y])."""
+    columns = np.arange(width)[None, :]
+    return (columns >= start[:, None]) & (columns < stop[:, None])
+
+
+def read(image: np.ndarray, probabilities, name: str) -> list[Reading]:
+    """The digits in a decoded image [h, w, c] in [0, 1], left to right. probabilities: uint8 [n, 28, 28]
+    -> [n, classes], called once. DigitsError (naming `name`) for a blank image or too many digits."""
+    [result] = read_all([image], probabilities, [name])
+    if isinstance(result, DigitsError):
+        raise result
+    return result
+
+
+def read_all(pages: list[np.ndarray], probabilities, names: list[str]) -> list:
+    """read() for many images with one model call for all of them: for each image its readings, or the
+    DigitsError that says why it cannot be read."""
+    plans = []
+    for image, name in zip(pages, names):
+        try:
+            plans.append(plan_reading(image, name))
+        except DigitsError as e:
+            plans.append(e)
+    batches = [plan.digits for plan in plans if isinstance(plan, Plan)]
+    probs = np.asarray(probabilities(np.concatenate(batches))) if batches else None
+    results, offset = [], 0
+    for plan, name in zip(plans, names):
+        if isinstance(plan, DigitsError):
+            results.append(plan)
+            continue
+        own, offset = probs[offset:offset + len(plan.digits)], offset + len(plan.digits)
+        chosen = best_path(plan.spans, own, plan.num_slices, plan.extra_cost)
+        if len(chosen) > MAX_DIGITS:
+            results.append(DigitsError(f'{name}: {len(chosen)} digits found; digits reads one line of at most '
+                                       f'{MAX_DIGITS}'))
+            continue
+        results.append([Reading(box_in_image(plan.crops[k], plan.scale, plan.shape), plan.digits[k], own[k])
+                        for k in chosen])
+    return results
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """An image's candidate digits, before the model reads them: spans of slices, their crops and 28x28s."""
+    spans: list
+    crops: list
+    digits: np.ndarray  # uint8 [len(spans), 28, 28]
+    extra_cost: np.ndarray  # [len(spans)]: added to each candidate's -log probability (DIGIT_COST, SHORT_COST)
+    num_slices: int
+    scale: float  # of the segmented ink to the image
+    shape: tuple
+
+
+def plan_reading(image: np.ndarray, name: str) -> Plan:
+    """Segments an image and prepares every candidate digit; DigitsError for a blank page or too many marks."""
+    try:
+        ink = images.ink_on_black(images.to_grey(image))
+    except DigitsError as e:
+        raise DigitsError(f'{name}: {e}') from None
+    scale = min(1.0, MAX_SIDE / max(ink.shape))
+    if scale < 1:
+        ink = images.resize(ink, (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
+    pieces = segment.find_pieces(ink)
+    if not pieces:
+        raise DigitsError(f'{name}: blank: no ink differs from the paper')
+    if len(pieces) > 2 * MAX_DIGITS:
+        raise DigitsError(f'{name}: {len(pieces)} separate marks; digits reads one line of at most {MAX_DIGITS} digits')
+    line = segment.line_height(pieces)
+    slices = slice_pieces(pieces, line)
+    spans = candidate_spans(pieces, slices, line)
+    crops = [compose(pieces, slices[i:j]) for i, j in spans]
+    digits = np.stack([images.ink_to_mnist(crop.ink) for crop in crops])
+    extra = np.array([DIGIT_COST + (SHORT_COST if crop.height < SHORT * line else 0.0) for crop in crops])
+    return Plan(spans, crops, digits, extra, len(slices), scale, image.shape)
+
+
+def slice_pieces(pieces: list[segment.Piece], line: int) -> list[Slice]:
+    """Each piece as one slice, or, if it is too wide for one digit, as the slices between its cuts (each
+    cut kept right of the one before it in every row, so that no ink is in two slices)."""
+    slices = []
+    for p, piece in enumerate(pieces):
+        cuts = segment.candidate_cuts(piece, line) if piece.width > segment.MAX_DIGIT_WIDTH * line else []
+        edges = np.maximum.accumulate([np.zeros(piece.height, np.int64), *cuts, np.full(piece.height, piece.width)])
+        slices += [make_slice(p, piece, a, b) for a, b in zip(edges[:-1], edges[1:])]
+    return slices
+
+
+def make_slice(p: int, piece: segment.Piece, start: np.ndarray, stop: np.ndarray) -> Slice:
+    """The slice of piece number p between two cuts, with the columns its ink spans."""
+    found = np.flatnonzero((between(start, stop, piece.width) & (piece.ink > segment.INK_THRESHOLD)).any(axis=0))
+    left, right = (int(found[0]), int(found[-1]) + 1) if found.size else (int(start.min()), int(stop.max()))
+    return Slice(p, start, stop, left, right)
+
+
+def candidate_spans(pieces: list[segment.Piece], slices: list[Slice], line: int) -> list[tuple[int, int]]:
+    """(i, j): slices[i:j] may be one digit: within one piece, no wider than a digit (or the whole piece);
+    across pieces, whole pieces that nearly touch, no wider than a digit together."""
+    spans, widest = [], segment.MAX_DIGIT_WIDTH * line
+    for i in range(len(slices)):
+        for j in range(i + 1, len(slices) + 1):
+            first, last = slices[i], slices[j - 1]
+            x0, x1 = pieces[first.piece].x0 + first.left, pieces[last.piece].x0 + last.right
+            whole = first.start.max() == 0 and last.stop.min() == pieces[last.piece].width
+            if first.piece == last.piece:
+                if j == i + 1 or x1 - x0 <= widest or whole:
+                    spans.append((i, j))
+                continue
+            if x1 - x0 > MAX_JOINED_WIDTH * line:
+                break
+            close = all(pieces[p + 1].x0 - pieces[p].x1 < MERGE_GAP * line for p in range(first.piece, last.piece))
+            if whole and close:
+                spans.append((i, j))
+    return spans
+
+
+def compose(pieces: list[segment.Piece], parts: list[Slice]) -> segment.Piece:
+    """The ink of consecutive slices on one canvas: a candidate digit, cropped to its ink."""
+    boxes = [(pieces[s.piece].x0 + s.start.min(), pieces[s.piece].y0, pieces[s.piece].x0 + s.stop.max(),
+              pieces[s.piece].y1) for s in parts]
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    canvas = np.zeros((y1 - y0, x1 - x0), np.float32)
+    for s, (bx0, by0, bx1, by1) in zip(parts, boxes):
+        region = canvas[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0]
+        np.maximum(region, s.ink(pieces[s.piece]), out=region)
+    inked = np.flatnonzero((canvas > segment.INK_THRESHOLD).any(axis=0))
+    left, right = (inked[0], inked[-1] + 1) if inked.size else (0, x1 - x0)
+    return segment.Piece(x0, y0, x1, y1, canvas).columns(int(left), int(right))
+
+
+def best_path(spans: list[tuple[int, int]], probs: np.ndarray, num_slices: int, extra: np.ndarray) -> list[int]:
+    """Indices into spans of the grouping of all slices into digits with the least total cost: each digit's
+    -log probability of its most probable class, plus its extra cost."""
+    cost = [math.inf] * (num_slices + 1)
+    back = [None] * (num_slices + 1)
+    cost[0] = 0.0
+    for k, (i, j) in sorted(enumerate(spans), key=lambda item: item[1]):
+        step = cost[i] - math.log(max(float(probs[k].max()), 1e-12)) + extra[k]
+        if step < cost[j]:
+            cost[j], back[j] = step, k
+    path, j = [], num_slices
+    while j:
+        path.append(back[j])
+        j = spans[back[j]][0]
+    return path[::-1]
+
+
+def box_in_image(piece: segment.Piece, scale: float, shape) -> tuple[int, int, int, int]:
+    """A piece's box in the original image's pixels (the ink was segmented at `scale`)."""
+    h, w = shape[:2]
+    return (min(w, math.floor(piece.x0 / scale)), min(h, math.floor(piece.y0 / scale)),
+            min(w, math.ceil(piece.x1 / scale)), min(h, math.ceil(piece.y1 / scale)))

@@ -1,0 +1,189 @@
+"""Numbers: the ink of an image holding one digit or several written left to right on one line -> the pieces
+of ink that may each be one digit, in reading order.
+
+Connected components of the ink; specks dropped; pieces of one digit merged (a 5 whose top bar is detached,
+a 4 or 7 written in two strokes, a broken scan: their columns overlap); a piece wider than one digit can be
+goes to the reader (digits.reading.reader) with its candidate cuts, paths from top to bottom that cross the
+least ink near the columns where it is thinnest (touching digits overlap: a straight cut would give one the
+other's stroke), so that the model's probabilities decide where two touching digits part. Imports nothing
+heavy: numpy only.
+"""
+import dataclasses
+
+import numpy as np
+
+INK_THRESHOLD = 0.25  # of the ink's full strength: fainter pixels (paper texture, JPEG ringing) are not ink
+SPECK = 0.15  # a piece shorter and narrower than this fraction of the line's height is a speck
+MERGE_OVERLAP = 0.5  # pieces whose columns overlap by this fraction of the narrower one are one digit
+MAX_DIGIT_WIDTH = 1.1  # of the line's height: a wider piece holds more than one digit
+MIN_DIGIT_WIDTH = 0.12  # of the line's height: a cut never leaves a narrower piece (a 1 is ~0.15)
+CUT_SPACING = 0.15  # of the line's height: candidate cuts at least this far apart
+# A cut may bend this far (of the line's height) either side of its column, a column per row at most, to
+# go round the ink of digits whose boxes overlap; each column it moves costs BEND_COST (of a pixel of full
+# ink), so that where no ink is in the way it stays straight.
+CUT_BEND, BEND_COST = 0.3, 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """Ink that may be one digit: its box [x0, x1) x [y0, y1) in the ink's pixels, and its own ink there
+    (other pieces' ink inside the box is zero), [y1 - y0, x1 - x0] float32 in [0, 1]."""
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    ink: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    def columns(self, start: int, stop: int) -> 'Piece':
+        """The part of this piece in its columns [start, stop) (relative to x0), cropped to its ink."""
+        part = self.ink[:, start:stop]
+        rows = np.flatnonzero((part > INK_THRESHOLD).any(axis=1))
+        top, bottom = (rows[0], rows[-1] + 1) if rows.size else (0, self.height)
+        return Piece(self.x0 + start, self.y0 + top, self.x0 + stop, self.y0 + bottom, part[top:bottom])
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components of a bool mask [h, w]: (labels [h, w] int32, 0 for background, 1..n), n.
+
+    Union-find over the runs of ink in each row: two runs in neighbouring rows are joined when their
+    columns touch, diagonals included."""
+    h, w = mask.shape
+    edges = np.diff(np.pad(mask, [(0, 0), (1, 1)]).view(np.int8), axis=1)  # +1 where a run starts, -1 after it
+    rows, starts = np.nonzero(edges == 1)
+    stops = np.nonzero(edges == -1)[1]  # row-major order: the i-th stop ends the i-th run
+    parent = np.arange(len(rows) + 1)  # run i is node i + 1; node 0 is the background
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    row_first = np.searchsorted(rows, np.arange(h + 1))  # runs of row y: row_first[y] .. row_first[y + 1]
+    for y in range(1, h):
+        above, here = range(row_first[y - 1], row_first[y]), range(row_first[y], row_first[y + 1])
+        k = above.start
+        for i in here:
+            while k < above.stop and stops[k] < starts[i]:  # a run above that ends left of this one's start
+                k += 1
+            j = k
+            while j < above.stop and starts[j] <= stops[i]:
+                a, b = find(i + 1), find(j + 1)
+                parent[max(a, b)] = min(a, b)
+                j += 1
+    roots = np.array([find(i) for i in range(len(parent))])
+    _, compact = np.unique(roots, return_inverse=True)  # node 0 (the background) stays 0
+    marks = np.zeros((h, w + 1), np.int64)  # each run's label written at its start, taken back at its stop
+    np.add.at(marks, (rows, starts), compact[1:])
+    np.add.at(marks, (rows, stops), -compact[1:])
+    return np.cumsum(marks, axis=1)[:, :w].astype(np.int32), int(compact.max())
+
+
+def find_pieces(ink: np.ndarray) -> list[Piece]:
+    """The ink [h, w] in [0, 1] (the paper at 0) as pieces that may each be one digit, left to right:
+    components of ink, specks dropped, the pieces of one digit merged."""
+    labels, count = label_components(ink > INK_THRESHOLD)
+    if not count:
+        return []
+    boxes = component_boxes(labels, count)
+    line = max(y1 - y0 for _, y0, _, y1 in boxes)
+    kept = [k for k, (x0, y0, x1, y1) in enumerate(boxes) if not is_speck(x1 - x0, y1 - y0, line)]
+    groups = merge_overlapping([boxes[k] for k in kept])
+    return [group_piece(ink, labels, [kept[i] + 1 for i in group], [boxes[kept[i]] for i in group])
+            for group in groups]
+
+
+def component_boxes(labels: np.ndarray, count: int) -> list[tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) of each component 1..count, half-open."""
+    boxes = []
+    for k in range(1, count + 1):
+        rows, cols = np.nonzero(labels == k)
+        boxes.append((int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1))
+    return boxes
+
+
+def is_speck(width: int, height: int, line: int) -> bool:
+    """A dot of dust or noise: small in both directions against the line's height."""
+    return width < SPECK * line and height < SPECK * line
+
+
+def merge_overlapping(boxes: list[tuple[int, int, int, int]]) -> list[list[int]]:
+    """Indices of boxes grouped into digits, left to right: a box joins a group whose columns overlap its
+    own by MERGE_OVERLAP of the narrower of the two."""
+    groups = []  # [x0, x1, [indices]]
+    for i in sorted(range(len(boxes)), key=lambda i: boxes[i][0]):
+        x0, _, x1, _ = boxes[i]
+        for group in groups:
+            overlap = min(x1, group[1]) - max(x0, group[0])
+            if overlap >= MERGE_OVERLAP * min(x1 - x0, group[1] - group[0]):
+                group[0], group[1] = min(x0, group[0]), max(x1, group[1])
+                group[2].append(i)
+                break
+        else:
+            groups.append([x0, x1, [i]])
+    return [group[2] for group in sorted(groups, key=lambda g: g[0])]
+
+
+def group_piece(ink: np.ndarray, labels: np.ndarray, members: list[int], boxes: list) -> Piece:
+    """The piece made of the given components: their box, and the ink inside it that is not another
+    piece's (the faint fringe below the threshold, a blurred scan's halo, stays: the model was trained on it)."""
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    region = labels[y0:y1, x0:x1]
+    other = (region > 0) & ~np.isin(region, members)
+    padded = np.pad(other, 1)  # and the pixel around another piece's ink, its own fringe
+    other |= padded[2:, 1:-1] | padded[:-2, 1:-1] | padded[1:-1, 2:] | padded[1:-1, :-2]
+    return Piece(x0, y0, x1, y1, np.where(other, 0.0, ink[y0:y1, x0:x1]).astype(np.float32))
+
+
+def line_height(pieces: list[Piece]) -> int:
+    """The height of the line of digits: its tallest piece."""
+    return max(piece.height for piece in pieces)
+
+
+def candidate_cuts(piece: Piece, line: int) -> list[np.ndarray]:
+    """Where two touching digits may part, left to right: each cut [piece.height] int is, row by row, the
+    first column (relative to piece.x0) of the right-hand part; the cut of least ink (cut_path) bent from a
+    local minimum of the ink's column sums, thinnest first, at least CUT_SPACING x line apart and
+    MIN_DIGIT_WIDTH x line from the edges."""
+    profile = piece.ink.sum(axis=0)
+    margin, spacing = max(1, round(MIN_DIGIT_WIDTH * line)), max(1, round(CUT_SPACING * line))
+    inside = range(margin, piece.width - margin + 1)
+    minima = [x for x in inside if profile[x - 1:x + 2].size and profile[x] <= profile[max(0, x - 2):x + 3].min()]
+    columns = []
+    for x in sorted(minima, key=lambda x: profile[x]):
+        if all(abs(x - c) >= spacing for c in columns):
+            columns.append(x)
+    bend = max(1, round(CUT_BEND * line))
+    cuts = {}
+    for x in sorted(columns):
+        path = cut_path(piece.ink, x, max(margin, x - bend), min(piece.width - margin, x + bend))
+        cuts.setdefault(path.tobytes(), path)  # two columns may bend to one cut
+    return sorted(cuts.values(), key=lambda path: path.mean())
+
+
+def cut_path(ink: np.ndarray, column: int, lo: int, hi: int) -> np.ndarray:
+    """The cut from top to bottom through columns [lo, hi] of ink [h, w] that crosses the least ink (a column
+    per row at most, BEND_COST a column moved), starting from `column` where no ink decides: [h] int."""
+    band = ink[:, lo:hi + 1].astype(np.float64)
+    h, n = band.shape
+    offsets = np.abs(np.arange(n) - (column - lo))
+    cost = band[0] + 1e-6 * offsets  # ties go to the column itself
+    moves = np.zeros((h, n), np.int8)
+    for y in range(1, h):
+        options = np.stack([np.r_[np.inf, cost[:-1]] + BEND_COST, cost, np.r_[cost[1:], np.inf] + BEND_COST])
+        moves[y] = options.argmin(axis=0) - 1  # -1: from the column on the left, +1: on the right
+        cost = options.min(axis=0) + band[y] + 1e-6 * offsets
+    path = np.empty(h, np.int64)
+    path[-1] = int(cost.argmin())
+    for y in range(h - 1, 0, -1):
+        path[y - 1] = path[y] + moves[y, path[y]]
+    return path + lo

@@ -1,0 +1,1 @@
+"""TensorBoard summaries, figures and reports."""

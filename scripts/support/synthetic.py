@@ -1,0 +1,193 @@
+"""Handwriting made on purpose, to measure and test the reader: MNIST digits redrawn as a user's image
+(on a page, photographed as JPEG, with other pens, scanned at low resolution, out of focus) and digits
+written as pen strokes on the page's pad.
+
+Shared by scripts/read_on_paper.py, scripts/load_test.py and the tests, so that what a benchmark measures is
+what a test checks.
+"""
+import io
+import math
+
+import numpy as np
+
+from digits.reading import reader, segment
+from digits.reading.drawing import PAD, STROKES, arc, ink_on_paper, render_strokes
+
+PEN_WIDTHS = (2, 3, 4, 6, 8, 12, 16, 20, 24, 28)
+SQUEEZE = 0.7  # pen-written numbers' digits: this fraction of the strokes' width (people write digits narrow)
+
+
+# Marks that are not digits, as pen strokes on the pad (held out of digits.training.negatives' training marks, to
+# measure refusal on): letters that look like no digit, signs and doodles.
+MARKS = {
+    'A': [[(80, 235), (140, 45), (200, 235)], [(105, 160), (175, 160)]],
+    'E': [[(190, 50), (95, 50), (95, 230), (190, 230)], [(95, 140), (170, 140)]],
+    'F': [[(190, 50), (95, 50), (95, 235)], [(95, 140), (170, 140)]],
+    'H': [[(90, 50), (90, 230)], [(190, 50), (190, 230)], [(90, 140), (190, 140)]],
+    'K': [[(95, 45), (95, 235)], [(190, 50), (95, 150), (195, 235)]],
+    'M': [[(70, 235), (85, 50), (140, 170), (195, 50), (210, 235)]],
+    'N': [[(90, 235), (90, 50), (190, 235), (190, 50)]],
+    'R': [[(95, 235), (95, 50), (150, 50)] + arc(150, 95, 45, 45, -90, 90) + [(150, 140), (95, 140), (195, 235)]],
+    'W': [[(60, 50), (100, 230), (140, 110), (180, 230), (220, 50)]],
+    'X': [[(85, 55), (195, 230)], [(195, 55), (85, 230)]],
+    'Y': [[(85, 50), (140, 140), (195, 50)], [(140, 140), (140, 235)]],
+    'plus': [[(140, 60), (140, 220)], [(60, 140), (220, 140)]],
+    'equals': [[(70, 110), (210, 110)], [(70, 170), (210, 170)]],
+    'hash': [[(70, 105), (215, 105)], [(65, 175), (210, 175)], [(125, 50), (105, 230)], [(180, 50), (160, 230)]],
+    'star': [[(140, 50), (140, 230)], [(62, 95), (218, 185)], [(62, 185), (218, 95)]],
+    'percent': [[(200, 60), (80, 220)], arc(100, 90, 28, 28, 0, 360), arc(180, 190, 28, 28, 0, 360)],
+    'question': [arc(140, 95, 50, 45, 180, 400) + [(140, 150), (140, 185)], arc(140, 222, 6, 6, 0, 360)],
+    'less': [[(200, 60), (80, 140), (200, 220)]],
+    'greater': [[(80, 60), (200, 140), (80, 220)]],
+    'smiley': [arc(140, 140, 90, 90, 0, 360), arc(110, 110, 8, 8, 0, 360), arc(170, 110, 8, 8, 0, 360),
+               arc(140, 150, 45, 35, 20, 160)],
+    'five-point star': [[(140, 45), (195, 225), (50, 110), (230, 110), (85, 225), (140, 45)]],
+    'heart': [arc(105, 100, 38, 38, 150, 360) + arc(175, 100, 38, 38, 180, 390) + [(140, 230), (72, 118)]],
+    'arrow': [[(60, 140), (220, 140)], [(170, 90), (220, 140), (170, 190)]],
+    'check': [[(70, 140), (120, 210), (220, 60)]],
+    'triangle': [[(140, 50), (220, 220), (60, 220), (140, 50)]],
+    'wave': [[(40 + 10 * i, 140 + 45 * math.sin(i / 3)) for i in range(21)]],
+}
+
+
+def render_on_paper(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 MNIST digit as a user might scan it: dark ink on a white 200x200 RGB page [200, 200, 3]
+    uint8, enlarged to 60-140 pixels and placed off-centre."""
+    import tensorflow as tf
+    size = int(rng.integers(60, 141))
+    big = tf.image.resize(digit[..., None].astype(np.float32), (size, size), method='bilinear').numpy()[..., 0]
+    page = np.full((200, 200), 255.0, np.float32)
+    top, left = rng.integers(0, 200 - size + 1, size=2)
+    page[top:top + size, left:left + size] -= np.clip(big, 0, 255)
+    return np.repeat(np.clip(page, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def as_jpeg_file(page: np.ndarray) -> np.ndarray:
+    """page encoded as a JPEG file and decoded again, float32 [h, w, c] in [0, 1] (what predict reads)."""
+    import tensorflow as tf
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, format='JPEG', quality=90)
+    return tf.io.decode_image(buffer.getvalue()).numpy().astype(np.float32) / 255.0
+
+
+def scanned_at(side: int):
+    """The page as a low-resolution scan: the 200x200 page shrunk to side x side (area-averaged)."""
+    def scan(page: np.ndarray) -> np.ndarray:
+        from PIL import Image
+        return np.asarray(Image.fromarray(page).resize((side, side), Image.BOX), np.float32) / 255.0
+    return scan
+
+
+def blurred(radius: float):
+    """The page out of focus: a Gaussian blur of the given radius, in pixels of the 200x200 page."""
+    def blur(page: np.ndarray) -> np.ndarray:
+        from PIL import Image, ImageFilter
+        return np.asarray(Image.fromarray(page).filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
+    return blur
+
+
+def redrawn_with_pen(size: int, thicker: bool):
+    """The page's ink as a thinner or thicker pen draws it: eroded or dilated by a size x size square (on
+    the 200x200 page the digits' strokes are 4-12 pixels wide)."""
+    def redraw(page: np.ndarray) -> np.ndarray:
+        # Dark ink on white: a minimum grows the ink, a maximum shrinks it. Separable: rows, then columns.
+        combine, half = (np.minimum if thicker else np.maximum), size // 2
+        out = page.astype(np.float32)
+        for axis in (0, 1):
+            padded = np.pad(out, [(half, half) if a == axis else (0, 0) for a in range(out.ndim)], mode='edge')
+            windows = [np.take(padded, np.arange(k, k + out.shape[axis]), axis=axis) for k in range(size)]
+            out = combine.reduce(windows)
+        return out / 255.0
+    return redraw
+
+
+# Harder copies of the paper page: other pens, low-resolution scans and blur.
+DEGRADED = {'thinner pen (-2 px)': redrawn_with_pen(3, thicker=False),
+            'marker (+6 px)': redrawn_with_pen(7, thicker=True),
+            'scanned at 64x64': scanned_at(64), 'scanned at 40x40': scanned_at(40),
+            'blurred, radius 2': blurred(2), 'blurred, radius 4': blurred(4)}
+
+
+def read_pen(module, width: int) -> int:
+    """How many of the digits 0-9, written with a pen `width` pixels wide, are read right (as one digit, by
+    digits.reading.reader, as digits.predict and the page read them)."""
+    texts = read_texts(module, [render_strokes(STROKES[k], width) for k in range(10)])
+    return sum(text == str(k) for k, text in enumerate(texts))
+
+
+def read_texts(module, pages: list[np.ndarray]) -> list[str]:
+    """What digits.reading.reader reads in each decoded image [h, w, c] in [0, 1] with an export (one model call for
+    all): its digits as text ('?' for a refused mark), '' for a page it cannot read."""
+    results = reader.read_all(pages, lambda batch: module.serve(batch)['probabilities'].numpy(),
+                              [f'page {i}' for i in range(len(pages))])
+    return ['' if isinstance(r, Exception) else reader.text_of(r) for r in results]
+
+
+def png_digits(images: np.ndarray) -> list[bytes]:
+    """28x28 white-on-black digits as PNG files of dark ink on white paper, 4x enlarged."""
+    from PIL import Image
+    files = []
+    for digit in images:
+        buffer = io.BytesIO()
+        Image.fromarray(255 - digit).resize((112, 112), Image.BILINEAR).save(buffer, format='PNG')
+        files.append(buffer.getvalue())
+    return files
+
+
+def spaced_number(digits: np.ndarray, gaps) -> np.ndarray:
+    """28x28 MNIST-style digits [n, 28, 28] side by side, gaps[i] pixels of paper after digit i, on a page."""
+    return ink_on_paper(np.concatenate([np.pad(d, [(0, 0), (0, g)]) for d, g in zip(digits, gaps)], axis=1))
+
+
+def pen_number(digits, width: int, squeeze: float = SQUEEZE) -> np.ndarray:
+    """A number written with a pen `width` pixels wide on a PAD-tall pad, each digit's strokes squeezed
+    into a column `squeeze` x PAD wide, as the page's pad holds it: [PAD, n x column, 1] in [0, 1]."""
+    column = round(squeeze * PAD)
+    left = (PAD - column) // 2
+    return np.concatenate([pen_digit(d, width, squeeze)[:, left:left + column] for d in digits], axis=1)
+
+
+def pen_digit(digit: int, width: int, squeeze: float = SQUEEZE) -> np.ndarray:
+    """Digit `digit`'s strokes squeezed to `squeeze` of their width, drawn with a pen: [PAD, PAD, 1]."""
+    return render_strokes(squeezed_strokes(digit, squeeze), width)
+
+
+def squeezed_strokes(digit: int, squeeze: float = SQUEEZE) -> list:
+    """STROKES[digit] squeezed to `squeeze` of their width about the pad's middle."""
+    return [[(PAD / 2 + (x - PAD / 2) * squeeze, y) for x, y in stroke] for stroke in STROKES[digit]]
+
+
+def touching_pen_number(digits, width: int, squeeze: float = SQUEEZE, margin: int = 20) -> np.ndarray:
+    """pen_number's digits written fast: each cropped to its ink and pushed against the digits before it
+    until their ink touches (or they overlap by half its width): [PAD, w, 1] in [0, 1]."""
+    page, _ = written_touching(digits, width, squeeze)
+    return np.pad(page, [(0, 0), (margin, margin), (0, 0)], constant_values=1.0)
+
+
+def written_touching(digits, width: int, squeeze: float = SQUEEZE) -> tuple[np.ndarray, list[int]]:
+    """touching_pen_number's page without its margin, and where each digit's pen_digit square begins on it
+    (its x = 0; negative where the digit was pushed into the square before it)."""
+    page, lefts = None, []
+    for digit in digits:
+        ink = pen_digit(digit, width, squeeze)
+        columns = np.flatnonzero((ink[..., 0] < 1 - segment.INK_THRESHOLD).any(axis=0))
+        part = ink[:, columns[0]:columns[-1] + 1]
+        page = part if page is None else pushed_against(page, part)
+        lefts.append(page.shape[1] - part.shape[1] - int(columns[0]))
+    return page, lefts
+
+
+def pushed_against(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Two pages of dark ink [PAD, w, 1] side by side, right overlapping left by the fewest columns at which
+    the ink of the two is joined (one piece fewer than the two have apart), at most half of right's width."""
+    def pieces(page):
+        return segment.label_components(page[..., 0] < 1 - segment.INK_THRESHOLD)[1]
+    apart = pieces(left) + pieces(right)
+    for overlap in range(right.shape[1] // 2 + 1):
+        joined = np.concatenate([left, np.ones((PAD, right.shape[1] - overlap, 1), np.float32)], axis=1)
+        under = joined[:, left.shape[1] - overlap:]  # a view: where right is written
+        np.minimum(under, right, out=under)
+        if pieces(joined) < apart:
+            break
+    return joined
