@@ -11,6 +11,7 @@ import datetime
 import os
 import re
 import types
+import typing
 from collections.abc import Callable
 
 from absl import flags
@@ -64,13 +65,32 @@ def plain_name(value) -> str | None:
     return 'must be a plain name, not a path' if os.sep in value or value in ('.', '..') else None
 
 
-def option(default, help: str, *, group: str, check: Callable | None = None, choices: tuple | None = None,
-           fixed_on_resume: bool = False, hparam: bool = False, flag_default=dataclasses.MISSING):
-    """A config field with everything derived from it; flag_default: the flag's, if not the field's."""
-    assert group in GROUPS, group
+def option(default, help: str, *, group: str | None = None, check: Callable | None = None,
+           choices: tuple | None = None, required: str | None = None, fixed_on_resume: bool = False,
+           hparam: bool = False, flag_default=dataclasses.MISSING, flag: str | None = None, comma_list: bool = False):
+    """A config field with everything derived from it: its flag (named `flag`, if not the field's; a tuple is
+    a repeated flag, or one comma-separated list with comma_list), the flag's default (flag_default, if not
+    the field's), the flag's group in --help (digits.train's), the check of its value, the line when a
+    required one is missing, and (digits.train's) the resume rule and whether it is a hyperparameter."""
+    assert group is None or group in GROUPS, group
     return dataclasses.field(default=default, metadata=dict(
-        help=help, group=group, check=check, choices=choices, fixed_on_resume=fixed_on_resume, hparam=hparam,
-        flag_default=default if flag_default is dataclasses.MISSING else flag_default))
+        help=help, group=group, check=check, choices=choices, required=required, fixed_on_resume=fixed_on_resume,
+        hparam=hparam, flag=flag, comma_list=comma_list,
+        flag_default=(None if default is dataclasses.MISSING else default) if flag_default is dataclasses.MISSING
+        else flag_default))
+
+
+def port_number(value) -> str | None:
+    return None if value is None or 0 <= value < 65536 else 'must be in [0, 65536)'
+
+
+def version_label_problem(labels) -> str | None:
+    bad = [label for label in labels if not re.fullmatch(r'[^/:]+', label) or label.isdigit()]
+    return f'has {bad[0]!r}: a label is a name without / or :' if bad else None
+
+
+def tflite_path(value) -> str | None:
+    return None if value and value.endswith('.tflite') else 'must name a .tflite file, e.g. --output=digits.tflite'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +205,15 @@ class TrainConfig:
     def run_dir(self) -> str:
         return os.path.join(self.logdir, self.run_name)
 
+    def problem(self) -> str | None:
+        """What no one field's check sees."""
+        if self.strategy == 'tpu' and not self.tpu:
+            return TPU_NEEDED
+        if self.negatives and datasets.DATASETS[self.dataset].class_names != datasets.DIGIT_CLASSES:
+            return (f'--negatives ({self.negatives}) teaches a digit model to refuse marks that are not digits; '
+                    f'{self.dataset}\'s classes are not digits: use --negatives=0')
+        return None
+
     def steps_per_epoch(self, num_train_examples: int) -> int:
         """Optimizer steps in one pass over a training set of this many examples (partial batch dropped)."""
         return num_train_examples // self.batch_size
@@ -209,90 +238,179 @@ TRAIN_FIELDS = dataclasses.fields(TrainConfig)
 RESUME_FIXED, HPARAMS = resume_fixed(), hyperparameters()
 
 
+DATASET_FLAG_HELP = f"{DATASET_HELP} Default: the run's (--run_dir), else {datasets.DEFAULT}."
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """What `python -m digits.evaluate` evaluates, and on which data."""
-    model: str | None = None  # An exported SavedModel directory.
-    run_dir: str | None = None  # A training run directory (its latest checkpoint).
-    dataset: str | None = None  # None: the run's dataset (run_dir) or datasets.DEFAULT.
-    data_dir: str | None = None
-    batch_size: int = 1000
-    output_json: str | None = None
-    report_dir: str | None = None  # Also write PNG figures and a Markdown report here.
+    dataset: str | None = option(None, DATASET_FLAG_HELP, choices=tuple(datasets.DATASETS))
+    data_dir: str | None = option(None, DATA_DIR_HELP)
+    model: str | None = option(None, 'Exported SavedModel directory to evaluate.')
+    run_dir: str | None = option(None, 'Training run directory; evaluates its latest checkpoint.')
+    batch_size: int = option(1000, 'Evaluation batch size.', check=positive)
+    output_json: str | None = option(None, 'Also write {accuracy, loss, num_examples} here.')
+    report_dir: str | None = option(None, 'Also write a report here: confusion matrix, misclassified digits, '
+                                    'per-class precision / recall, reliability diagram (PNG) and report.md.')
+
+    def problem(self) -> str | None:
+        """What no one field's check sees."""
+        if (self.model is None) == (self.run_dir is None):
+            return 'pass exactly one of --model=<export dir> or --run_dir=<logdir>/<run_name>'
+        if self.report_dir and self.model and self.model.endswith('.tflite'):
+            return (f'--report_dir needs an export (its figures use TensorFlow); --model ({self.model}) is a '
+                    'LiteRT file')
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
 class PredictConfig:
     """What `python -m digits.predict` classifies, with which export, and where it writes."""
-    model: str
-    files: tuple[str, ...]
-    output_json: str | None = None
-    save_preprocessed: str | None = None
+    model: str = option(dataclasses.MISSING, 'Exported SavedModel directory (models/<run_name>).',
+                        required='--model is required: the exported model to use, e.g. --model=models/<run_name>')
+    files: tuple[str, ...] = dataclasses.field(metadata=dict(  # the command's arguments, not a flag
+        required='no image files given: python -m digits.predict --model=DIR FILE...'))
+    output_json: str | None = option(None, 'Also write the predictions here, as a JSON list.')
+    save_preprocessed: str | None = option(None, 'Write the 28x28 image classified for each file into this '
+                                           'folder (as <name>.png), to see what the model saw.')
 
 
 @dataclasses.dataclass(frozen=True)
 class ServeConfig:
     """What `python -m digits.serve` serves, where, and how much it accepts."""
-    model: str  # An export, or a TF Serving base path (<base>/<version>/saved_model.pb: the highest served).
-    host: str = '127.0.0.1'  # Loopback: only this machine can reach the page unless asked otherwise.
-    port: int = 8000
-    grpc_port: int | None = None  # TF Serving's gRPC API on this port (TF Serving's own: 8500); None: off.
-    max_body_mb: float = 4.0  # Larger request bodies get 413; larger gRPC messages RESOURCE_EXHAUSTED.
-    threads: int = 16  # Workers of the HTTP server (and of the gRPC server): a bounded pool.
-    max_connections: int = 1000  # Connections open at once; more wait to be accepted.
-    enable_batching: bool = True  # Join concurrent requests into one model call (TF Serving's flag).
-    max_batch_size: int = 32  # Images in one batched call.
-    batch_timeout_micros: int = 0  # How long a batch waits for more requests once it has one.
-    version_labels: tuple[str, ...] = ('stable',)  # TF Serving version labels naming the version served.
-    cors_origin: str | None = None  # Allow pages of this origin ('*': any) to call the APIs; None: none.
-    drain_seconds: float = 10.0  # On SIGTERM, requests in flight get this long to finish.
+    model: str = option(dataclasses.MISSING, 'Exported SavedModel directory (models/<run_name>), or a TF Serving '
+                        'base path (<base>/<version>/saved_model.pb; the highest version is served).',
+                        required='--model is required: the exported model to serve, e.g. --model=models/<run_name>')
+    host: str = option('127.0.0.1', 'Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every '
+                       'interface).')
+    port: int = option(8000, 'HTTP port: the page, /api/predict and TF Serving\'s REST API (0: any free port).',
+                       check=port_number)
+    grpc_port: int | None = option(None, 'Also serve TF Serving\'s gRPC API on this port (TF Serving uses 8500; '
+                                   '0: any free port; unset: no gRPC).', check=port_number)
+    max_body_mb: float = option(4.0, 'Largest request body accepted, in MB; larger ones get 413 (gRPC: '
+                                'RESOURCE_EXHAUSTED).', check=positive)
+    threads: int = option(16, 'Workers answering requests (HTTP, and gRPC alike).', check=positive)
+    max_connections: int = option(1000, 'Connections open at once; more wait to be accepted.', check=positive)
+    enable_batching: bool = option(True, 'Join concurrent requests into one model call, as TF Serving\'s '
+                                   '--enable_batching does.')
+    max_batch_size: int = option(32, 'Images in one batched model call.', check=positive)
+    batch_timeout_micros: int = option(0, 'How long a batch waits for more requests once it has one (0: it takes '
+                                       'what is queued while the model was busy).', check=non_negative)
+    version_labels: tuple[str, ...] = option(('stable',), 'TF Serving version labels naming the version served '
+                                             '(/v1/models/digits/labels/<label>).', check=version_label_problem,
+                                             comma_list=True)
+    cors_origin: str | None = option(None, 'Let pages of this origin (e.g. https://example.org; *: any) call the '
+                                     'APIs from a browser; unset: only the page served here.')
+    drain_seconds: float = option(10.0, 'On SIGTERM, requests in flight get this long to finish.',
+                                  check=non_negative)
+
+    def problem(self) -> str | None:
+        """What no one field's check sees."""
+        if self.grpc_port and self.grpc_port == self.port:
+            return f'--grpc_port ({self.grpc_port}) must differ from --port'
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
 class ConvertConfig:
     """What `python -m digits.convert` converts, to what, and the data it checks (and calibrates) on."""
-    model: str  # An exported SavedModel directory.
-    output: str  # The .tflite file to write.
-    quantize: str = 'none'  # none (float32), float16 or int8 (full-integer, calibrated on training images).
-    dataset: str | None = None  # None: datasets.DEFAULT (for the check; int8 needs it named, or --data_dir).
-    data_dir: str | None = None
+    model: str = option(dataclasses.MISSING, 'Exported SavedModel directory (models/<run_name>).',
+                        required='--model is required: the export to convert, e.g. --model=models/<run_name>')
+    output: str = option(dataclasses.MISSING, 'The LiteRT file to write (FILE.tflite).', check=tflite_path)
+    quantize: str = option('none', 'none: float32; float16: half-size weights; int8: full-integer, calibrated on '
+                           'training images of --data_dir.', choices=('none', 'float16', 'int8'))
+    dataset: str | None = option(None, DATASET_FLAG_HELP, choices=tuple(datasets.DATASETS))
+    data_dir: str | None = option(None, DATA_DIR_HELP)
+
+    def problem(self) -> str | None:
+        """What no one field's check sees."""
+        if self.quantize == 'int8' and not (self.data_dir or self.dataset):
+            return ('--quantize=int8 calibrates on training images: give them with --data_dir=DIR (or '
+                    f'--dataset={datasets.DEFAULT} for the bundled ones)')
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
     """What `python -m digits.sweep` runs: points of a grid or a random search, each a digits.train run."""
-    sweep_dir: str  # one run directory per point
-    grid: tuple[str, ...] = ()  # FLAG=V1,V2,...
-    ranges: tuple[str, ...] = ()  # FLAG=LOW:HIGH[:log], with random
-    random: int = 0  # draw this many points (0: every combination of the grid)
-    search_seed: int = 0
-    parallel: int = 1  # runs at a time
-    fit_epoch_seconds: float = 0.0  # 0: measure the unit before (and after) the runs
-    best_flagfile: str | None = None
-    train_args: tuple[str, ...] = ()  # digits.train flags given to every point
+    sweep_dir: str = option(dataclasses.MISSING, 'Folder of the sweep: one run directory per point.',
+                            required='--sweep_dir is required: the folder of the sweep, e.g. '
+                            '--sweep_dir=logs/sweep-lr')
+    grid: tuple[str, ...] = option((), 'FLAG=V1,V2,...: values of one digits.train flag; the points are every '
+                                   'combination')
+    ranges: tuple[str, ...] = option((), 'FLAG=LOW:HIGH[:log]: with --random, a number drawn uniformly (log: '
+                                     'log-uniformly) in [LOW, HIGH]', flag='range')
+    random: int = option(0, 'Draw N points at random from the --grid values and --range intervals (0: the whole '
+                         'grid).', check=non_negative)
+    search_seed: int = option(0, 'Seed of the random draws.')
+    parallel: int = option(1, 'Runs at a time (each a process).', check=positive)
+    fit_epoch_seconds: float = option(0.0, 'The fit-epoch, if already measured on this machine (0: measure it '
+                                      'before and after the runs).')
+    best_flagfile: str | None = option(None, 'Write the best point as a flagfile here.')
+    train_args: tuple[str, ...] = ()  # the digits.train flags given, passed to every point
     command: str = ''  # the command line, for the best flagfile's header
+
+    def problem(self) -> str | None:
+        """What no one field's check sees."""
+        if self.ranges and not self.random:
+            return '--range needs --random=N (a grid has no intervals)'
+        if not self.grid and not self.ranges:
+            return 'nothing to sweep: give at least one --grid=FLAG=V1,V2,... (or --random=N --range=...)'
+        return None
 
 
 # ------------------------------------------------------------------------------------------------- flags
 
-def define_train_flags(fv: flags.FlagValues = flags.FLAGS, config_class=TrainConfig):
-    """Flags of `python -m digits.train`, one per TrainConfig field; defaults are the default recipe."""
-    for field in dataclasses.fields(config_class):
+def flag_fields(config_class) -> list[dataclasses.Field]:
+    """The fields of a config that are flags (an `option`), in declaration order."""
+    return [f for f in dataclasses.fields(config_class) if f.metadata.get('help')]
+
+
+def flag_name(field: dataclasses.Field) -> str:
+    return field.metadata.get('flag') or field.name
+
+
+def define_flags(config_class, fv: flags.FlagValues = flags.FLAGS):
+    """The flags of a command, one per field of its config."""
+    for field in flag_fields(config_class):
         define_flag(field, fv)
 
 
+def define_train_flags(fv: flags.FlagValues = flags.FLAGS, config_class=TrainConfig):
+    """Flags of `python -m digits.train`, one per TrainConfig field; defaults are the default recipe."""
+    define_flags(config_class, fv)
+
+
+def define_data_flags(fv: flags.FlagValues = flags.FLAGS):
+    """--dataset and --data_dir as digits.evaluate declares them, for a script that reads a dataset."""
+    for field in flag_fields(EvalConfig):
+        if field.name in ('dataset', 'data_dir'):
+            define_flag(field, fv)
+
+
+def define_sweep_flags(fv: flags.FlagValues = flags.FLAGS):
+    """Flags of `python -m digits.sweep`: its own, and every digits.train flag, given to each point."""
+    define_flags(SweepConfig, fv)
+    define_train_flags(fv)
+
+
 def define_flag(field: dataclasses.Field, fv: flags.FlagValues):
-    """The flag of one config field, of the field's type, registered under its group (for --help)."""
+    """The flag of one config field, of the field's type; a digits.train flag under its group (for --help)."""
     meta, kind = field.metadata, field.type
     if isinstance(kind, types.UnionType):  # `str | None`: the flag is a string that may stay unset
         kind = next(t for t in kind.__args__ if t is not type(None))
-    define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
-              str: flags.DEFINE_string}[kind]
+    name, default, extra = flag_name(field), meta['flag_default'], {'flag_values': fv}
+    if meta['group']:
+        extra['module_name'] = meta['group']
     if meta['choices']:
-        flags.DEFINE_enum(field.name, meta['flag_default'], meta['choices'], meta['help'], flag_values=fv,
-                          module_name=meta['group'])
+        flags.DEFINE_enum(name, default, meta['choices'], meta['help'], **extra)
+    elif typing.get_origin(kind) is tuple:
+        define = flags.DEFINE_list if meta['comma_list'] else flags.DEFINE_multi_string
+        define(name, list(default), meta['help'], **extra)
     else:
-        define(field.name, meta['flag_default'], meta['help'], flag_values=fv, module_name=meta['group'])
+        define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+                  str: flags.DEFINE_string}[kind]
+        define(name, default, meta['help'], **extra)
 
 
 def train_flags_help(fv: flags.FlagValues = flags.FLAGS, config_class=TrainConfig) -> str:
@@ -327,171 +445,54 @@ def render_flag(flag) -> str:
     return flags.text_wrap(text, indent='    ', firstline_indent='  ')
 
 
-def define_data_flags(fv: flags.FlagValues = flags.FLAGS):
-    """Flags of an entry point that reads a dataset other than by training (evaluate)."""
-    flags.DEFINE_enum('dataset', None, tuple(datasets.DATASETS), f'{DATASET_HELP} Default: the run\'s '
-                      f'(--run_dir), else {datasets.DEFAULT}.', flag_values=fv)
-    flags.DEFINE_string('data_dir', None, DATA_DIR_HELP, flag_values=fv)
-
-
-def define_eval_flags(fv: flags.FlagValues = flags.FLAGS):
-    """Flags of `python -m digits.evaluate`."""
-    define_data_flags(fv)
-    flags.DEFINE_string('model', None, 'Exported SavedModel directory to evaluate.', flag_values=fv)
-    flags.DEFINE_string('run_dir', None, 'Training run directory; evaluates its latest checkpoint.',
-                        flag_values=fv)
-    flags.DEFINE_integer('batch_size', EvalConfig.batch_size, 'Evaluation batch size.', flag_values=fv)
-    flags.DEFINE_string('output_json', None, 'Also write {accuracy, loss, num_examples} here.',
-                        flag_values=fv)
-    flags.DEFINE_string('report_dir', None, 'Also write a report here: confusion matrix, misclassified '
-                        'digits, per-class precision / recall, reliability diagram (PNG) and report.md.',
-                        flag_values=fv)
-
-
-def define_predict_flags(fv: flags.FlagValues = flags.FLAGS):
-    """Flags of `python -m digits.predict`; the image files are the positional arguments."""
-    flags.DEFINE_string('model', None, 'Exported SavedModel directory (models/<run_name>).', flag_values=fv)
-    flags.DEFINE_string('output_json', None, 'Also write the predictions here, as a JSON list.',
-                        flag_values=fv)
-    flags.DEFINE_string('save_preprocessed', None, 'Write the 28x28 image classified for each file into '
-                        'this folder (as <name>.png), to see what the model saw.', flag_values=fv)
-
-
-def define_serve_flags(fv: flags.FlagValues = flags.FLAGS):
-    """Flags of `python -m digits.serve`."""
-    d = ServeConfig
-    flags.DEFINE_string('model', None, 'Exported SavedModel directory (models/<run_name>), or a TF Serving base '
-                        'path (<base>/<version>/saved_model.pb; the highest version is served).', flag_values=fv)
-    flags.DEFINE_string('host', d.host, 'Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every '
-                        'interface).', flag_values=fv)
-    flags.DEFINE_integer('port', d.port, 'HTTP port: the page, /api/predict and TF Serving\'s REST API (0: any '
-                         'free port).', flag_values=fv)
-    flags.DEFINE_integer('grpc_port', d.grpc_port, 'Also serve TF Serving\'s gRPC API on this port (TF Serving '
-                         'uses 8500; 0: any free port; unset: no gRPC).', flag_values=fv)
-    flags.DEFINE_float('max_body_mb', d.max_body_mb, 'Largest request body accepted, in MB; larger ones get 413 '
-                       '(gRPC: RESOURCE_EXHAUSTED).', flag_values=fv)
-    flags.DEFINE_integer('threads', d.threads, 'Workers answering requests (HTTP, and gRPC alike).', flag_values=fv)
-    flags.DEFINE_integer('max_connections', d.max_connections, 'Connections open at once; more wait to be '
-                         'accepted.', flag_values=fv)
-    flags.DEFINE_bool('enable_batching', d.enable_batching, 'Join concurrent requests into one model call, as TF '
-                      'Serving\'s --enable_batching does.', flag_values=fv)
-    flags.DEFINE_integer('max_batch_size', d.max_batch_size, 'Images in one batched model call.', flag_values=fv)
-    flags.DEFINE_integer('batch_timeout_micros', d.batch_timeout_micros, 'How long a batch waits for more '
-                         'requests once it has one (0: it takes what is queued while the model was busy).',
-                         flag_values=fv)
-    flags.DEFINE_list('version_labels', list(d.version_labels), 'TF Serving version labels naming the version '
-                      'served (/v1/models/digits/labels/<label>).', flag_values=fv)
-    flags.DEFINE_string('cors_origin', d.cors_origin, 'Let pages of this origin (e.g. https://example.org; *: '
-                        'any) call the APIs from a browser; unset: only the page served here.', flag_values=fv)
-    flags.DEFINE_float('drain_seconds', d.drain_seconds, 'On SIGTERM, requests in flight get this long to '
-                       'finish.', flag_values=fv)
-
-
-def define_convert_flags(fv: flags.FlagValues = flags.FLAGS):
-    """Flags of `python -m digits.convert`."""
-    flags.DEFINE_string('model', None, 'Exported SavedModel directory (models/<run_name>).', flag_values=fv)
-    flags.DEFINE_string('output', None, 'The LiteRT file to write (FILE.tflite).', flag_values=fv)
-    flags.DEFINE_enum('quantize', ConvertConfig.quantize, ('none', 'float16', 'int8'), 'none: float32; float16: '
-                      'half-size weights; int8: full-integer, calibrated on training images of --data_dir.',
-                      flag_values=fv)
-    define_data_flags(fv)
-
-
-def define_sweep_flags(fv: flags.FlagValues = flags.FLAGS):
-    """Flags of `python -m digits.sweep`: its own, and every digits.train flag, given to each point."""
-    flags.DEFINE_string('sweep_dir', None, 'Folder of the sweep: one run directory per point.', flag_values=fv)
-    flags.DEFINE_multi_string('grid', [], 'FLAG=V1,V2,...: values of one digits.train flag; the points '
-                              'are every combination', flag_values=fv)
-    flags.DEFINE_multi_string('range', [], 'FLAG=LOW:HIGH[:log]: with --random, a number drawn uniformly '
-                              '(log: log-uniformly) in [LOW, HIGH]', flag_values=fv)
-    flags.DEFINE_integer('random', 0, 'Draw N points at random from the --grid values and --range intervals '
-                         '(0: the whole grid).', flag_values=fv)
-    flags.DEFINE_integer('search_seed', 0, 'Seed of the random draws.', flag_values=fv)
-    flags.DEFINE_integer('parallel', 1, 'Runs at a time (each a process).', flag_values=fv)
-    flags.DEFINE_float('fit_epoch_seconds', 0.0, 'The fit-epoch, if already measured on this machine (0: '
-                       'measure it before and after the runs).', flag_values=fv)
-    flags.DEFINE_string('best_flagfile', None, 'Write the best point as a flagfile here.', flag_values=fv)
-    define_train_flags(fv)
-
-
-def sweep_config_from_flags(values: flags.FlagValues, command: str = '') -> SweepConfig:
-    """Builds and validates the SweepConfig; the digits.train flags given explicitly go to every point."""
-    if not values['sweep_dir'].value:
-        raise DigitsError('--sweep_dir is required: the folder of the sweep, e.g. --sweep_dir=logs/sweep-lr')
-    train_args = tuple(values[f.name].serialize() for f in TRAIN_FIELDS if values[f.name].present)
-    config = SweepConfig(values['sweep_dir'].value, tuple(values['grid'].value), tuple(values['range'].value),
-                         values['random'].value, values['search_seed'].value, values['parallel'].value,
-                         values['fit_epoch_seconds'].value, values['best_flagfile'].value, train_args, command)
-    if config.random < 0:
-        raise DigitsError(f'--random ({config.random}) must not be negative')
-    if config.parallel < 1:
-        raise DigitsError(f'--parallel ({config.parallel}) must be positive')
-    if config.ranges and not config.random:
-        raise DigitsError('--range needs --random=N (a grid has no intervals)')
-    if not config.grid and not config.ranges:
-        raise DigitsError('nothing to sweep: give at least one --grid=FLAG=V1,V2,... (or --random=N --range=...)')
-    return config
-
-
 # --------------------------------------------------------------------------------------- configurations
 
-def serve_config_from_flags(values: flags.FlagValues) -> ServeConfig:
-    """Builds and validates the ServeConfig from parsed flags."""
-    if not values['model'].value:
-        raise DigitsError('--model is required: the exported model to serve, e.g. --model=models/<run_name>')
-    config = ServeConfig(**{f.name: values[f.name].value for f in dataclasses.fields(ServeConfig)})
-    config = dataclasses.replace(config, version_labels=tuple(config.version_labels))
-    problem = serve_config_problem(config)
-    if problem:
-        raise DigitsError(problem)
+def from_flags(config_class, values: flags.FlagValues, **given):
+    """A command's config from its parsed flags (and the fields that are not flags, `given`), checked."""
+    kwargs = {}
+    for field in flag_fields(config_class):
+        value = values[flag_name(field)].value
+        kwargs[field.name] = tuple(value or ()) if typing.get_origin(field.type) is tuple else value
+    config = config_class(**kwargs, **given)
+    check_config(config)
     return config
 
 
-def serve_config_problem(config: ServeConfig) -> str | None:
-    """What is wrong with a ServeConfig, naming the flag and its value; None if nothing."""
-    for name in ('port', 'grpc_port'):
-        value = getattr(config, name)
-        if value is not None and not 0 <= value < 65536:
-            return f'--{name} ({value}) must be in [0, 65536)'
-    if config.grpc_port and config.grpc_port == config.port:
-        return f'--grpc_port ({config.grpc_port}) must differ from --port'
-    checks = [('max_body_mb', positive), ('threads', positive), ('max_connections', positive),
-              ('max_batch_size', positive), ('batch_timeout_micros', non_negative), ('drain_seconds', non_negative)]
-    for name, check in checks:
-        problem = check(getattr(config, name))
+def check_config(config):
+    """Raises DigitsError for the first required field missing, else the first bad field, naming it and its
+    value, else what the config's problem() finds across fields."""
+    fields = dataclasses.fields(config)
+    for field in fields:
+        if field.metadata.get('required') and getattr(config, field.name) in (None, '', ()):
+            raise DigitsError(field.metadata['required'])
+    for field in fields:
+        value, check, choices = getattr(config, field.name), field.metadata.get('check'), field.metadata.get('choices')
+        problem = check(value) if check else None
+        if choices and value is not None and value not in choices:
+            problem = f'must be one of {", ".join(choices)}'
         if problem:
-            return f'--{name} ({getattr(config, name)}) {problem}'
-    bad = [label for label in config.version_labels if not re.fullmatch(r'[^/:]+', label) or label.isdigit()]
-    if bad:
-        return f'--version_labels ({",".join(config.version_labels)}) has {bad[0]!r}: a label is a name without / or :'
-    return None
+            shown = ','.join(value) if isinstance(value, tuple) else value
+            raise DigitsError(f'--{flag_name(field)} ({shown}) {problem}')
+    problem = config.problem() if hasattr(config, 'problem') else None
+    if problem:
+        raise DigitsError(problem)
 
 
 def train_config_from_flags(values: flags.FlagValues, now: datetime.datetime | None = None,
                             config_class=TrainConfig) -> TrainConfig:
-    """Builds and validates the TrainConfig from parsed flags."""
+    """The TrainConfig of parsed flags; --run_name defaults to the time, --export_dir to models/<run_name>."""
+    run_name = values['run_name'].value or (now or datetime.datetime.now()).strftime('%Y%m%d-%H%M%S')
+    export_dir = values['export_dir'].value or os.path.join('models', run_name)
     kwargs = {f.name: values[f.name].value for f in dataclasses.fields(config_class)}
-    kwargs['run_name'] = kwargs['run_name'] or (now or datetime.datetime.now()).strftime('%Y%m%d-%H%M%S')
-    kwargs['export_dir'] = kwargs['export_dir'] or os.path.join('models', kwargs['run_name'])
-    config = config_class(**kwargs)
-    validate_train_config(config)
+    config = config_class(**{**kwargs, 'run_name': run_name, 'export_dir': export_dir})
+    check_config(config)
     return config
 
 
-def validate_train_config(config: TrainConfig):
-    """Raises DigitsError naming the first bad field and its value."""
-    for field in dataclasses.fields(config):
-        value, check, choices = getattr(config, field.name), field.metadata['check'], field.metadata['choices']
-        problem = check(value) if check else None
-        if choices and value not in choices:
-            problem = f'must be one of {", ".join(choices)}'
-        if problem:
-            raise DigitsError(f'--{field.name} ({value}) {problem}')
-    if config.strategy == 'tpu' and not config.tpu:
-        raise DigitsError(TPU_NEEDED)
-    if config.negatives and datasets.DATASETS[config.dataset].class_names != datasets.DIGIT_CLASSES:
-        raise DigitsError(f'--negatives ({config.negatives}) teaches a digit model to refuse marks that are not '
-                          f'digits; {config.dataset}\'s classes are not digits: use --negatives=0')
+def sweep_config_from_flags(values: flags.FlagValues, command: str = '') -> SweepConfig:
+    """The SweepConfig of parsed flags; the digits.train flags given explicitly go to every point."""
+    train_args = tuple(values[f.name].serialize() for f in TRAIN_FIELDS if values[f.name].present)
+    return from_flags(SweepConfig, values, train_args=train_args, command=command)
 
 
 def check_resumable(config: TrainConfig, stored: dict, stored_path: str):
@@ -519,40 +520,3 @@ def train_config_from_stored(stored: dict) -> TrainConfig:
     """The TrainConfig of a run's config.json (fields it lacks, from an older digits, keep their defaults)."""
     stored = upgrade_stored(stored)
     return TrainConfig(**{f.name: stored[f.name] for f in TRAIN_FIELDS if f.name in stored})
-
-
-def predict_config_from_flags(values: flags.FlagValues, files: list[str]) -> PredictConfig:
-    """Builds and validates the PredictConfig from parsed flags and the file arguments."""
-    if not values['model'].value:
-        raise DigitsError('--model is required: the exported model to use, e.g. --model=models/<run_name>')
-    if not files:
-        raise DigitsError('no image files given: python -m digits.predict --model=DIR FILE...')
-    return PredictConfig(values['model'].value, tuple(files), values['output_json'].value,
-                         values['save_preprocessed'].value)
-
-
-def convert_config_from_flags(values: flags.FlagValues) -> ConvertConfig:
-    """Builds and validates the ConvertConfig from parsed flags."""
-    config = ConvertConfig(**{f.name: values[f.name].value for f in dataclasses.fields(ConvertConfig)})
-    if not config.model:
-        raise DigitsError('--model is required: the export to convert, e.g. --model=models/<run_name>')
-    if not config.output or not config.output.endswith('.tflite'):
-        raise DigitsError(f'--output ({config.output}) must name a .tflite file, e.g. --output=digits.tflite')
-    if config.quantize == 'int8' and not (config.data_dir or config.dataset):
-        raise DigitsError('--quantize=int8 calibrates on training images: give them with --data_dir=DIR (or '
-                          f'--dataset={datasets.DEFAULT} for the bundled ones)')
-    return config
-
-
-def eval_config_from_flags(values: flags.FlagValues) -> EvalConfig:
-    """Builds and validates the EvalConfig from parsed flags."""
-    config = EvalConfig(**{f.name: values[f.name].value for f in dataclasses.fields(EvalConfig)})
-    if (config.model is None) == (config.run_dir is None):
-        raise DigitsError('pass exactly one of --model=<export dir> or --run_dir=<logdir>/<run_name>')
-    problem = positive(config.batch_size)
-    if problem:
-        raise DigitsError(f'--batch_size ({config.batch_size}) {problem}')
-    if config.report_dir and config.model and config.model.endswith('.tflite'):
-        raise DigitsError(f'--report_dir needs an export (its figures use TensorFlow); --model ({config.model}) is '
-                          f'a LiteRT file')
-    return config

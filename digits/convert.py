@@ -14,7 +14,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv  # cli.run refuses positional arguments
-    cfg = config.convert_config_from_flags(FLAGS)
+    cfg = config.from_flags(config.ConvertConfig, FLAGS)
     cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
     from digits.export import litert
     litert.convert_export(cfg, log=lambda line: print(line, flush=True))
@@ -22,7 +22,7 @@ def main(argv):
 
 def run():
     """The digits-convert command (and python -m digits.convert)."""
-    config.define_convert_flags()
+    config.define_flags(config.ConvertConfig)
     cli.run(main, 'digits.convert', flags_help=config.module_flags_help)
 
 

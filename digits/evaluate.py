@@ -11,7 +11,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv  # cli.run refuses positional arguments
-    cfg = config.eval_config_from_flags(FLAGS)
+    cfg = config.from_flags(config.EvalConfig, FLAGS)
     if cfg.model and cfg.model.endswith('.tflite'):  # a LiteRT file is evaluated without TensorFlow
         from digits.export import litert
         litert.evaluate_file(cfg)
@@ -23,7 +23,7 @@ def main(argv):
 
 def run():
     """The digits-evaluate command (and python -m digits.evaluate)."""
-    config.define_eval_flags()
+    config.define_flags(config.EvalConfig)
     cli.run(main, 'digits.evaluate', flags_help=config.module_flags_help)
 
 

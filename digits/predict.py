@@ -16,7 +16,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    cfg = config.predict_config_from_flags(FLAGS, argv[1:])
+    cfg = config.from_flags(config.PredictConfig, FLAGS, files=tuple(argv[1:]))
     if not cfg.model.endswith('.tflite'):  # a LiteRT file is read without TensorFlow
         cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
     from digits.reading import prediction
@@ -26,7 +26,7 @@ def main(argv):
 
 def run():
     """The digits-predict command (and python -m digits.predict)."""
-    config.define_predict_flags()
+    config.define_flags(config.PredictConfig)
     cli.run(main, 'digits.predict', flags_help=config.module_flags_help, positional=True)
 
 

@@ -14,7 +14,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv  # cli.run refuses positional arguments
-    cfg = config.serve_config_from_flags(FLAGS)
+    cfg = config.from_flags(config.ServeConfig, FLAGS)
     if not cfg.model.endswith('.tflite') or cfg.grpc_port is not None:  # LiteRT alone needs no TensorFlow
         cli.load_tensorflow()  # After validation: a bad flag is reported before TensorFlow loads.
     from digits.serving import server
@@ -23,7 +23,7 @@ def main(argv):
 
 def run():
     """The digits-serve command (and python -m digits.serve)."""
-    config.define_serve_flags()
+    config.define_flags(config.ServeConfig)
     cli.run(main, 'digits.serve', flags_help=config.module_flags_help)
 
 

@@ -81,7 +81,7 @@ def test_config_is_frozen():
 
 def test_validate_catches_choices_set_without_flags():
     with pytest.raises(DigitsError, match=r'--optimizer \(rmsprop\) must be one of sgd, adam, adamw'):
-        config.validate_train_config(config.TrainConfig(optimizer='rmsprop'))
+        config.check_config(config.TrainConfig(optimizer='rmsprop'))
 
 
 def test_check_resumable_names_the_changed_flag_and_allows_intervals():
@@ -119,7 +119,7 @@ def test_adding_a_field_adds_its_flag_check_resume_rule_and_hparam():
     assert cfg.dropout == 0.25
     assert 'dropout' in config.resume_fixed(WithDropout) and 'dropout' in config.hyperparameters(WithDropout)
     with pytest.raises(DigitsError, match=r'^--dropout \(1.5\) must be in \[0, 1\)$'):
-        config.validate_train_config(WithDropout(dropout=1.5))
+        config.check_config(WithDropout(dropout=1.5))
     with pytest.raises(DigitsError, match=r'^--dropout \(0.25\) differs from the run being resumed \(0.5, in c.json\)'):
         config.check_resumable(cfg, dataclasses.asdict(WithDropout()), 'c.json')
     model_group = config.train_flags_help(values, WithDropout).split('\nmodel:\n')[1].split('\n\n')[0]
@@ -142,9 +142,9 @@ def test_every_strategy_the_flags_offer_exists():
 
 def serve_config(*args) -> config.ServeConfig:
     values = flags.FlagValues()
-    config.define_serve_flags(values)
+    config.define_flags(config.ServeConfig, values)
     values(['prog', '--model=m', *args])
-    return config.serve_config_from_flags(values)
+    return config.from_flags(config.ServeConfig, values)
 
 
 def test_serve_flags_are_the_serve_configs_fields():

@@ -9,7 +9,7 @@ from support import reference
 
 def test_the_command_reference_is_generated_from_the_declarations():
     with open(os.path.join(ROOT, 'docs', 'commands.md')) as f:
-        assert f.read() == reference.render(), 'run: python -m support.reference > docs/commands.md'
+        assert f.read() == reference.render(), 'run: python scripts/support/reference.py > docs/commands.md'
 
 
 def test_the_reference_names_every_flag_of_every_command():

@@ -1,9 +1,10 @@
 """docs/commands.md, rendered from the commands' own flag declarations (tests/test_reference.py checks that the
 file is exactly this, so the reference cannot drift from the code):
 
-    python -m support.reference > docs/commands.md
+    python scripts/support/reference.py > docs/commands.md
 """
 import dataclasses
+import functools
 import importlib
 import sys
 
@@ -13,10 +14,10 @@ from digits import config
 
 # (command, its entry module, the function declaring its flags)
 COMMANDS = (('train', 'digits.train', config.define_train_flags),
-            ('evaluate', 'digits.evaluate', config.define_eval_flags),
-            ('predict', 'digits.predict', config.define_predict_flags),
-            ('serve', 'digits.serve', config.define_serve_flags),
-            ('convert', 'digits.convert', config.define_convert_flags),
+            ('evaluate', 'digits.evaluate', functools.partial(config.define_flags, config.EvalConfig)),
+            ('predict', 'digits.predict', functools.partial(config.define_flags, config.PredictConfig)),
+            ('serve', 'digits.serve', functools.partial(config.define_flags, config.ServeConfig)),
+            ('convert', 'digits.convert', functools.partial(config.define_flags, config.ConvertConfig)),
             ('sweep', 'digits.sweep', config.define_sweep_flags))
 HEADER = '''# Commands
 
@@ -25,7 +26,7 @@ Every command runs as `python -m digits.<command>` in a checkout, or as `digits-
 `--flagfile=configs/<recipe>.cfg` reads flags from a file (later flags override it). Bad input is one line on
 stderr and exit status 2, e.g. `digits.train: error: --batch_size (-3) must be positive`.
 
-This page is generated from the flag declarations (`python -m support.reference > docs/commands.md`); a test
+This page is generated from the flag declarations (`python scripts/support/reference.py > docs/commands.md`); a test
 keeps it equal to them.
 '''
 
