@@ -74,9 +74,15 @@ def member_rows(logits: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Ten
     return tf.reshape(logits, [-1, logits.shape[-1]]), tf.reshape(labels, [-1]), logits.shape[1]
 
 
-def count_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+def is_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """1.0 where argmax(logits) == label, else 0.0; [b]."""
     return tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
+
+
+# What each replica's step adds up over a tf.function call: the loss summed over its examples, how many
+# examples of a class (not marks that are not digits) it read right and how many it saw, the gradient's
+# norm, and the steps whose gradients were not finite.
+STEP_SUMS = ('loss', 'correct', 'class_examples', 'grad_norm', 'nonfinite_gradients')
 
 
 def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int, *,
@@ -92,12 +98,34 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
     iterator and the optimizer's cross-replica update stay outside).
     label_smoothing: train against smoothed targets; the reported loss is then the smoothed one.
     negatives: batches hold marks that are not digits (label `classes`), trained towards the uniform
-    distribution; the loss covers them too, the accuracy only the digits.
+    distribution; the loss covers them too, the accuracy only the examples of a class.
     """
-    model, optimizer = state.model, state.optimizer
-    loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    gradients_fn = make_gradients_fn(state, global_batch, label_smoothing, negatives)
+    if jit_compile:
+        check_jit_compilable(state.model, strategy.num_replicas_in_sync)
+        gradients_fn = tf.function(gradients_fn, jit_compile=True)
 
-    def compute_gradients(images, labels):
+    def step(images, labels):
+        return replica_step(strategy, state, gradients_fn, images, labels)
+
+    @tf.function
+    def train_fn(iterator, num_steps):
+        totals = dict.fromkeys(STEP_SUMS, tf.constant(0.0))
+        for _ in tf.range(num_steps):
+            sums = sum_over_replicas(strategy, step, next(iterator))
+            totals = {name: total + sums[name] for name, total in totals.items()}
+        return step_metrics(totals, state.model, examples=num_steps * global_batch,
+                            replica_steps=num_steps * strategy.num_replicas_in_sync)
+
+    return train_fn
+
+
+def make_gradients_fn(state: TrainState, global_batch: int, label_smoothing: float, negatives: bool) -> Callable:
+    """(images, labels) -> (gradients, this replica's sums of 'loss', 'correct' and 'class_examples'): the
+    forward and backward pass, the part jit_compile may compile."""
+    model, optimizer = state.model, state.optimizer
+
+    def gradients_and_sums(images, labels):
         with tf.GradientTape() as tape:
             logits, targets, members = member_rows(model(images, training=True), labels)
             losses = smoothed_losses(logits, targets, label_smoothing, negatives)  # [b * members]
@@ -108,50 +136,46 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled_loss = optimizer.scale_loss(loss)  # Loss scaling for float16; identity otherwise.
         grads = tape.gradient(scaled_loss, model.trainable_variables)
-        # Reported: the members' mean loss and accuracy, comparable with a single model's.
+        # Reported: the members' mean, comparable with a single model's.
+        of_a_class = tf.cast(targets < logits.shape[-1], tf.float32)
         return grads, {'loss': tf.reduce_sum(losses) / members,
-                       'accuracy': tf.reduce_sum(count_correct(logits, targets)) / members,
-                       'digits': tf.reduce_sum(tf.cast(targets < logits.shape[-1], tf.float32)) / members}
+                       'correct': tf.reduce_sum(is_correct(logits, targets)) / members,
+                       'class_examples': tf.reduce_sum(of_a_class) / members}
 
-    if jit_compile:
-        check_jit_compilable(model, strategy.num_replicas_in_sync)
-        compute_gradients = tf.function(compute_gradients, jit_compile=True)
+    return gradients_and_sums
 
-    def replica_step(images, labels):
-        """This replica's sums for one step: {'loss', 'accuracy' (correct), 'digits' (examples that are digits),
-        'grad_norm', 'nonfinite_gradients'}."""
-        grads, sums = compute_gradients(images, labels)
-        norm = gradient_norm(grads)  # Before the update, which may change the loss scale.
-        # A LossScaleOptimizer unscales these, and skips the update if any is not finite.
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        finite = tf.math.is_finite(norm)
-        return {**sums, 'grad_norm': tf.where(finite, norm, 0.0),
-                'nonfinite_gradients': tf.constant(0.0) if loss_scaled else 1.0 - tf.cast(finite, tf.float32)}
 
-    def gradient_norm(grads):
-        """The global norm of the whole batch's gradient (the replicas' gradients summed), unscaled."""
-        if strategy.num_replicas_in_sync > 1:  # One extra all-reduce per step: exact, and cheap here.
-            grads = tf.distribute.get_replica_context().all_reduce(SUM, grads)
-        norm = tf.linalg.global_norm(grads)
-        return norm / optimizer.dynamic_scale if loss_scaled else norm
+def replica_step(strategy: tf.distribute.Strategy, state: TrainState, gradients_fn: Callable, images,
+                 labels) -> dict:
+    """One optimizer step on this replica's share of the batch; returns its STEP_SUMS."""
+    grads, sums = gradients_fn(images, labels)
+    norm = gradient_norm(strategy, state.optimizer, grads)  # Before the update, which may change the loss scale.
+    # A LossScaleOptimizer unscales these, and skips the update if any is not finite.
+    state.optimizer.apply_gradients(zip(grads, state.model.trainable_variables))
+    finite = tf.math.is_finite(norm)
+    loss_scaled = isinstance(state.optimizer, keras.optimizers.LossScaleOptimizer)
+    return {**sums, 'grad_norm': tf.where(finite, norm, 0.0),
+            'nonfinite_gradients': tf.constant(0.0) if loss_scaled else 1.0 - tf.cast(finite, tf.float32)}
 
-    @tf.function
-    def train_fn(iterator, num_steps):
-        names = ('loss', 'accuracy', 'digits', 'grad_norm', 'nonfinite_gradients')
-        totals = {name: tf.constant(0.0) for name in names}
-        for _ in tf.range(num_steps):
-            sums = sum_over_replicas(strategy, replica_step, next(iterator))
-            totals = {name: total + sums[name] for name, total in totals.items()}
-        examples = tf.cast(num_steps * global_batch, tf.float32)
-        steps = tf.cast(num_steps * strategy.num_replicas_in_sync, tf.float32)  # each replica adds the norm
-        return {'loss': totals['loss'] / examples,
-                'accuracy': totals['accuracy'] / tf.maximum(totals['digits'], 1.0),
-                'grad_norm': totals['grad_norm'] / steps,
-                'weight_norm': tf.linalg.global_norm(model.trainable_variables),
-                'nonfinite_gradients': totals['nonfinite_gradients'],
-                'nonfinite_weights': count_nonfinite(model.weights)}
 
-    return train_fn
+def gradient_norm(strategy: tf.distribute.Strategy, optimizer: keras.optimizers.Optimizer, grads) -> tf.Tensor:
+    """The global norm of the whole batch's gradient (the replicas' gradients summed), unscaled."""
+    if strategy.num_replicas_in_sync > 1:  # One extra all-reduce per step: exact, and cheap here.
+        grads = tf.distribute.get_replica_context().all_reduce(SUM, grads)
+    norm = tf.linalg.global_norm(grads)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return norm / optimizer.dynamic_scale
+    return norm
+
+
+def step_metrics(totals: dict, model: keras.Model, *, examples, replica_steps) -> dict:
+    """train_fn's answer from the STEP_SUMS of its steps: means, the weights' norm and the non-finite counts."""
+    return {'loss': totals['loss'] / tf.cast(examples, tf.float32),
+            'accuracy': totals['correct'] / tf.maximum(totals['class_examples'], 1.0),
+            'grad_norm': totals['grad_norm'] / tf.cast(replica_steps, tf.float32),  # each replica adds the norm
+            'weight_norm': tf.linalg.global_norm(model.trainable_variables),
+            'nonfinite_gradients': totals['nonfinite_gradients'],
+            'nonfinite_weights': count_nonfinite(model.weights)}
 
 
 def sum_over_replicas(strategy: tf.distribute.Strategy, fn: Callable, args, *, gathered: tuple = ()) -> dict:
@@ -195,7 +219,7 @@ def make_eval_fn(strategy: tf.distribute.Strategy, logits_fn: Callable, *, proba
     def replica_step(images, labels, weights):
         logits = logits_fn(images)
         outputs = {'loss': tf.reduce_sum(example_losses(logits, labels) * weights),
-                   'correct': tf.reduce_sum(count_correct(logits, labels) * weights), 'count': tf.reduce_sum(weights)}
+                   'correct': tf.reduce_sum(is_correct(logits, labels) * weights), 'count': tf.reduce_sum(weights)}
         if probabilities:
             outputs.update(probabilities=tf.nn.softmax(tf.cast(logits, tf.float32)), weights=weights)
         return outputs
