@@ -287,8 +287,8 @@ class ServeConfig:
                        check=port_number)
     grpc_port: int | None = option(None, 'Also serve TF Serving\'s gRPC API on this port (TF Serving uses 8500; '
                                    '0: any free port; unset: no gRPC).', check=port_number)
-    max_body_mb: float = option(4.0, 'Largest request body accepted, in MB; larger ones get 413 (gRPC: '
-                                'RESOURCE_EXHAUSTED).', check=positive)
+    max_body_mb: float = option(16.0, 'Largest request body accepted, in MB (a phone\'s photo is 3-8); larger '
+                                'ones get 413 (gRPC: RESOURCE_EXHAUSTED).', check=positive)
     threads: int = option(16, 'Workers answering requests (HTTP, and gRPC alike).', check=positive)
     max_connections: int = option(1000, 'Connections open at once; more wait to be accepted.', check=positive)
     enable_batching: bool = option(True, 'Join concurrent requests into one model call, as TF Serving\'s '

@@ -20,7 +20,7 @@ from conftest import ROOT, SERVE_CORS_ORIGIN, SERVE_MAX_BODY_MB, bomb_bytes, mak
 from PIL import Image
 
 from digits.export import saved_model
-from digits.reading import images, reader
+from digits.reading import drawing, images, reader
 from support import synthetic, traffic
 
 MAX_BODY_MB = SERVE_MAX_BODY_MB
@@ -94,7 +94,7 @@ def test_api_predict_reads_an_image_file(server, digits_and_expected):
 def test_api_predict_reads_a_number_digit_by_digit(server, export_module):
     """A number's answer: its text and each digit's fields and box, as the reader reads it in-process; the
     single-digit fields are left out (they describe one digit)."""
-    page = np.concatenate([synthetic.render_strokes(synthetic.STROKES[d], 16) for d in (2, 0, 2, 6)], axis=1)
+    page = np.concatenate([drawing.render_strokes(drawing.STROKES[d], 16) for d in (2, 0, 2, 6)], axis=1)
     body = io.BytesIO()
     Image.fromarray((page[..., 0] * 255).astype(np.uint8)).save(body, format='PNG')
     want = reader.read(page, lambda batch: export_module.serve(batch)['probabilities'].numpy(), 'pad')
@@ -205,6 +205,16 @@ def test_malformed_http_gets_one_line_of_json_too(server, data, status, message)
     head, _, body = raw_exchange(server, data).partition(b'\r\n\r\n')
     assert head.split(b' ')[1] == status and b'Content-Type: application/json' in head
     assert message in json.loads(body)['error'] and b'\n' not in body
+    assert request(server + '/v1/models/digits')[0] == 200
+
+
+def test_a_body_over_the_limit_sent_whole_before_reading_gets_its_413(server):
+    """urllib (as requests) sends the whole body before it reads: 16x --max_body_mb gets the 413 and its one
+    line of JSON, not a reset connection (the server reads and drops the rest of the body before closing)."""
+    for _ in range(3):
+        status, answer, content_type = request(server + '/api/predict', b'x' * int(16 * MAX_BODY_MB * 1e6))
+        assert status == 413 and content_type == 'application/json'
+        assert 'larger than the server accepts' in json.loads(answer)['error']
     assert request(server + '/v1/models/digits')[0] == 200
 
 

@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -171,6 +172,10 @@ def json_response(payload: dict, status: int = 200) -> Response:
 # Waitress closes a connection idle this long (no request in it): idle and half-sent connections hold
 # no worker, only a socket, until then.
 CHANNEL_TIMEOUT_SECONDS = 60
+# After a 413, the rest of the refused body is read and dropped before the connection closes, so that a
+# client that sends the whole body before it reads (Python's urllib and requests do) gets the answer, not
+# a reset: at most this many bytes more (four bodies of the default --max_body_mb), for at most this long.
+LINGER_BYTES, LINGER_SECONDS = 64_000_000, 10.0
 
 
 def warm_up(app: DigitsApp, model: tf_serving.Model, max_batch_size: int):
@@ -196,6 +201,7 @@ class JsonErrorTask(ErrorTask):
                    f'bytes; --max_body_mb)' if error.code == 413 else f'{error.reason}: {error.body}')
         body = json.dumps({'error': message}).encode()
         self.status = f'{error.code} {error.reason}'
+        self.channel.refused_body = error.code == 413
         self.response_headers.append(('Content-Type', 'application/json'))
         self.set_close_on_finish()
         self.content_length = len(body)
@@ -203,11 +209,54 @@ class JsonErrorTask(ErrorTask):
 
 
 class DrainingChannel(HTTPChannel):
-    """A connection that reads no new request once the server drains (its answers still go out)."""
+    """A connection that reads no new request once the server drains (its answers still go out), and that
+    lingers after refusing a body: its answer sent and its sending side shut, it reads the rest of the body
+    and drops it, up to LINGER_BYTES or LINGER_SECONDS, then closes."""
     error_task_class = JsonErrorTask
+    refused_body = False
+    linger_left, linger_until = 0, 0.0
 
     def readable(self):
+        if self.linger_until:
+            return True
         return not getattr(self.server, 'draining', False) and super().readable()
+
+    def writable(self):
+        if self.linger_until:  # a client that stops sending without closing is closed when time is up
+            return time.monotonic() > self.linger_until
+        return super().writable()
+
+    def handle_write(self):
+        if self.linger_until:
+            return super().handle_close()
+        return super().handle_write()
+
+    def handle_close(self):
+        if self.refused_body and not self.linger_until and self.connected and not self.total_outbufs_len:
+            self.start_lingering()
+            return
+        super().handle_close()
+
+    def start_lingering(self):
+        try:
+            self.socket.shutdown(socket.SHUT_WR)  # the answer is out: the client reads it, then its EOF
+        except OSError:
+            return super().handle_close()
+        self.will_close = False
+        self.linger_left = LINGER_BYTES
+        self.linger_until = time.monotonic() + LINGER_SECONDS
+
+    def handle_read(self):
+        if not self.linger_until:
+            return super().handle_read()
+        try:
+            data = self.socket.recv(self.adj.recv_bytes)
+        except OSError:
+            data = b''
+        self.linger_left -= len(data)
+        if not data or self.linger_left <= 0 or time.monotonic() > self.linger_until:
+            self.refused_body = False
+            super().handle_close()
 
 
 def make_http_server(app: DigitsApp, config):
