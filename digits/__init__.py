@@ -11,3 +11,12 @@ PROCESS_START = time.time()
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries the progress lines on a CPU
 # machine; a user who wants it back sets TF_CPP_MIN_LOG_LEVEL themselves.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+def __getattr__(name: str):
+    """digits.Reader (digits.reading.prediction.Reader), imported when first used: `import digits` stays
+    light, and a Reader of a .tflite file never imports TensorFlow."""
+    if name == 'Reader':
+        from digits.reading.prediction import Reader
+        return Reader
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -9,7 +9,9 @@ ink touches (boxes overlapped until the two are one piece of ink); numbers of 2-
 before it until their ink touches; single test digits, each of which must read as exactly one digit; and marks
 that are not digits, none of them trained on: support.synthetic.MARKS (letters, signs, doodles) drawn with
 every pen, and the letters and signs of digits.training.negatives.GLYPHS in the STIX fonts (digits.training.negatives
-trains on other fonts). Prints, per set, the share read exactly by digits (digits.reading.reader, as digits.predict
+trains on other fonts); and the spaced numbers' digits written on paper (support.synthetic.PAPERS: a clean page,
+ruled and squared paper, a form's comb field, a shadow), and pages with no digit (blank ruled, squared and form
+pages, printed words). Prints, per set, the share read exactly by digits (digits.reading.reader, as digits.predict
 reads a file; for a mark: refused, no digit read), the share of images with a refused mark, and the share tesseract
 (--psm 7, one line; digits whitelisted) reads exactly (for a mark: no digit), or "-" without tesseract
 (apt-get install tesseract-ocr).
@@ -23,7 +25,7 @@ from absl import flags
 
 from digits import cli, config
 from digits.errors import DigitsError
-from digits.reading import segment
+from digits.reading import drawing, segment
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('model', None, 'Exported SavedModel (models/<run_name>, models/latest).')
@@ -35,7 +37,7 @@ config.define_data_flags()
 def touching(synthetic, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     """The pair with the smallest overlap at which its ink is one component (None if it never is)."""
     for overlap in range(1, 15):
-        page = synthetic.touching_pair(a, b, overlap)
+        page = drawing.touching_pair(a, b, overlap)
         if segment.label_components(1 - page[..., 0] > segment.INK_THRESHOLD)[1] == 1:
             return page
     return None
@@ -62,13 +64,29 @@ def make_sets(test, synthetic, negatives, num: int) -> dict:
     sets['pen-drawn numbers, digits touching'] = (
         [synthetic.touching_pen_number(n, int(w)) for n, w in zip(numbers, pens)], texts)
     singles = rng.choice(len(test), num, replace=False)
-    sets['single MNIST digits'] = ([synthetic.ink_on_paper(test.images[k]) for k in singles],
+    sets['single MNIST digits'] = ([drawing.ink_on_paper(test.images[k]) for k in singles],
                                    [str(test.labels[k]) for k in singles])
-    marks = [synthetic.render_strokes(strokes, width) for strokes in synthetic.MARKS.values()
+    marks = [drawing.render_strokes(strokes, width) for strokes in synthetic.MARKS.values()
              for width in synthetic.PEN_WIDTHS]
     sets['pen-drawn marks, not digits'] = (marks, [NOT_DIGITS] * len(marks))
-    glyphs = [synthetic.ink_on_paper(mark) for mark in negatives.glyph_marks(negatives.HELD_OUT_FONTS, 0)[0]]
+    glyphs = [drawing.ink_on_paper(mark) for mark in negatives.glyph_marks(negatives.HELD_OUT_FONTS, 0)[0]]
     sets['STIX letters and signs'] = (glyphs, [NOT_DIGITS] * len(glyphs))
+    sets.update(paper_sets(test, synthetic, chosen))
+    return sets
+
+
+def paper_sets(test, synthetic, chosen: list) -> dict:
+    """The spaced numbers' digits written on each of synthetic.PAPERS (3x larger, in dark ink), and pages
+    with no digit: blank ruled, squared and form pages and printed words, 6 of each."""
+    sets, texts = {}, [''.join(map(str, test.labels[c])) for c in chosen]
+    for paper in synthetic.PAPERS:
+        rng = np.random.default_rng(1)
+        sets[f'the same numbers, {paper}'] = ([synthetic.written_on(paper, test.images[c], rng) for c in chosen],
+                                              texts)
+    rng = np.random.default_rng(2)
+    blank = [synthetic.blank_paper(paper, rng) for paper in ('ruled', 'squared', 'form') for _ in range(6)]
+    blank += [synthetic.a_word(rng) for _ in range(6)]
+    sets['pages with no digit'] = (blank, [NOT_DIGITS] * len(blank))
     return sets
 
 
@@ -88,7 +106,8 @@ def tesseract_reads(binary: str, pages: list[np.ndarray]) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'page.png')
         for page in pages:
-            image = Image.fromarray((page[..., 0] * 255).astype(np.uint8))
+            grey = page @ np.array([0.299, 0.587, 0.114], np.float32) if page.shape[-1] == 3 else page[..., 0]
+            image = Image.fromarray((np.clip(grey, 0, 1) * 255).astype(np.uint8))
             if image.height < 100:
                 image = image.resize((image.width * 3, image.height * 3), Image.BICUBIC)
             image.save(path)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digits.reading import segment
+from digits.reading import drawing, segment
 from digits.serving import server
 from support import browser as chromium  # the module; `browser` is the fixture
 from support import synthetic, traffic
 
-STROKES = synthetic.STROKES  # each digit 0-9 as pen strokes in a 280x280 square
+STROKES = drawing.STROKES  # each digit 0-9 as pen strokes in a 280x280 square
 
 
 @pytest.fixture(scope='module')
@@ -113,7 +113,7 @@ def test_a_mark_that_is_not_a_digit_shows_as_refused(page):
 
 def digit_file(tmp_path, k: int) -> str:
     """A PNG of digit k's strokes drawn with a thick pen (dark on white), as a user's image file."""
-    page = synthetic.render_strokes(STROKES[k], width=18)  # [280, 280, 1] in [0, 1]
+    page = drawing.render_strokes(STROKES[k], width=18)  # [280, 280, 1] in [0, 1]
     path = str(tmp_path / f'{k}.png')
     Image.fromarray((page[..., 0] * 255).astype(np.uint8)).save(path)
     return path

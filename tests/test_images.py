@@ -8,8 +8,7 @@ from PIL import Image
 
 from digits.data import arrays
 from digits.errors import DigitsError
-from digits.reading import images
-from support import synthetic
+from digits.reading import drawing, images
 
 
 def stroke_canvas(height=120, width=90, top=30, left=20) -> np.ndarray:
@@ -182,7 +181,7 @@ def test_the_pen_width_hardly_changes_the_digit(pen):
     """The same 7 written with a 2, 4 or 28 px pen on a 280 px pad carries about the ink of the 16 px one
     (without thickening, a 2 px pen's digit had a seventh of it: a faint trace)."""
     seven = [[(85, 55), (200, 55), (120, 235)]]
-    render = synthetic.render_strokes
+    render = drawing.render_strokes
     mass = {width: images.to_mnist(render(seven, width)).astype(float).sum() for width in (pen, 16)}
     assert 0.5 < mass[pen] / mass[16] < 2, mass
 

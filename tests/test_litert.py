@@ -2,14 +2,19 @@
 against the SavedModel's on real test images; the files read with LiteRT alone; bad input in one line."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from conftest import run_module
+from PIL import Image
 
 from digits import config
 from digits.errors import DigitsError
 from digits.export import litert, saved_model
+from digits.reading import drawing, prediction
+from support import synthetic
 
 
 @pytest.fixture(scope='module')
@@ -131,7 +136,6 @@ def without_tensorflow(tmp_path) -> dict:
 
 def test_predict_reads_a_tflite_file_without_tensorflow(real_model, real_arrays, lite_file, tmp_path):
     """The same digits read from the same files as the export reads them, with TensorFlow unimportable."""
-    from support import synthetic
     files = []
     for i, body in enumerate(synthetic.png_digits(real_arrays.test.images[:6])):
         files.append(tmp_path / f'{i}.png')
@@ -163,7 +167,7 @@ def test_serve_answers_from_a_tflite_file_without_tensorflow(real_model, real_ar
     import urllib.error
     import urllib.request
 
-    from support import synthetic, traffic
+    from support import traffic
     proc, url, _ = traffic.start_server(lite_file, env=without_tensorflow(tmp_path))
     try:
         lite = litert.load(lite_file)
@@ -181,3 +185,20 @@ def test_serve_answers_from_a_tflite_file_without_tensorflow(real_model, real_ar
     finally:
         stdout, stderr = traffic.stop_server(proc)
     assert 'digits.serve: stopped' in stdout and 'Traceback' not in stderr, stderr[-2000:]
+
+
+def test_the_python_reader_reads_a_tflite_file_without_tensorflow(real_model, lite_file, tmp_path):
+    """digits.Reader.load on a .tflite, with TensorFlow unimportable, reads '2026' written with the page's pen
+    as digits.Reader on the export does."""
+    page = np.concatenate([drawing.render_strokes(drawing.STROKES[d], 16) for d in (2, 0, 2, 6)], axis=1)
+    path = str(tmp_path / 'year.png')
+    Image.fromarray((page[..., 0] * 255).astype(np.uint8)).save(path)
+    code = ('import json, sys; import digits; reading = digits.Reader.load(sys.argv[1]).read(sys.argv[2]); '
+            "assert 'tensorflow' not in sys.modules; print(json.dumps(reading))")
+    env = {**os.environ, **without_tensorflow(tmp_path)}
+    proc = subprocess.run([sys.executable, '-c', code, lite_file, path], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lite = json.loads(proc.stdout.strip().splitlines()[-1])
+    saved = prediction.Reader.load(real_model[0].export_dir).read(path)
+    assert lite['text'] == saved['text'] and [d['box'] for d in lite['digits']] == [d['box'] for d in saved['digits']]

@@ -1,7 +1,12 @@
 """digits.reading.reader with the real-data model: numbers of MNIST test digits, spaced or touching, pen-drawn
 numbers, one model call per image, and the limits."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from digits.data import arrays
 from digits.errors import DigitsError
@@ -33,7 +38,7 @@ def test_spaced_numbers_read_as_their_digits_read_alone(model, test_digits):
     rng, same = np.random.default_rng(0), 0
     for _ in range(NUMBERS):
         chosen = rng.choice(len(test_digits), int(rng.integers(2, 7)), replace=False)
-        alone = ''.join(text(reader.read(synthetic.ink_on_paper(test_digits.images[k]), model, 'one')) for k in chosen)
+        alone = ''.join(text(reader.read(drawing.ink_on_paper(test_digits.images[k]), model, 'one')) for k in chosen)
         number = text(reader.read(synthetic.spaced_number(test_digits.images[chosen], rng.integers(2, 9, len(chosen))),
                                   model, 'n'))
         same += number == alone
@@ -71,7 +76,7 @@ def test_the_slices_of_a_piece_hold_each_pixel_of_its_ink_once():
 def test_a_number_written_with_a_pen_is_read_and_boxed_in_its_pixels(model):
     """Read exactly: all 15 of the 300-step models measured (seeds 0-4; default kernels,
     TF_ENABLE_ONEDNN_OPTS=0, taskset -c 0) read 2026."""
-    page = np.concatenate([synthetic.render_strokes(synthetic.STROKES[d], 16) for d in (2, 0, 2, 6)], axis=1)
+    page = np.concatenate([drawing.render_strokes(drawing.STROKES[d], 16) for d in (2, 0, 2, 6)], axis=1)
     readings = reader.read(page, model, 'pad')
     assert text(readings) == '2026'
     lefts = [r.box[0] for r in readings]
@@ -118,5 +123,19 @@ def test_a_mark_no_digit_is_likely_for_is_refused_in_place():
     readings = reader.read(page, bars_and_a_blob, 'page')
     assert [r.digit for r in readings] == [1, None, 1] and reader.text_of(readings) == '1?1'
     assert reader.is_refused(readings[1].probabilities) and not reader.is_refused(readings[0].probabilities)
-    [alone] = reader.read(synthetic.ink_on_paper(blob), bars_and_a_blob, 'blob')
+    [alone] = reader.read(drawing.ink_on_paper(blob), bars_and_a_blob, 'blob')
     assert alone.digit is None and reader.text_of([alone]) == '?'
+
+
+def test_read_numbers_measures_every_set_end_to_end(real_model):
+    """scripts/read_numbers.py, the reader's benchmark, runs through every set (3 images each, tesseract
+    skipped) and prints a row per set."""
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'read_numbers.py'),
+                           f'--model={real_model[0].export_dir}', '--num=3', '--tesseract='],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines()[1:] if line.strip()]
+    papers = [f'the same numbers, {paper}' for paper in synthetic.PAPERS]
+    for name in ['spaced MNIST numbers', 'touching MNIST pairs', 'single MNIST digits', 'pages with no digit',
+                 *papers]:
+        assert any(row.startswith(name) for row in rows), (name, proc.stdout)

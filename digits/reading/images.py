@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 
 from digits.errors import DigitsError
 from digits.export.signatures import FRAME
+from digits.reading import page
 from digits.reading.segment import INK_THRESHOLD  # fainter pixels (paper texture, JPEG ringing) are not ink
 
 BOX = 20
@@ -129,20 +130,6 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return grey * alpha + background * (1 - alpha)
 
 
-def ink_on_black(grey: np.ndarray) -> np.ndarray:
-    """[h, w] -> [h, w] in [0, 1] with the paper at 0 and the strongest ink at 1.
-
-    The paper is the colour of the image's border (its median): light paper means dark ink, inverted.
-    """
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    paper = float(np.median(border))
-    ink = paper - grey if paper > 0.5 else grey - paper
-    strength = ink.max()
-    if strength < 0.1:
-        raise DigitsError('blank: no ink differs from the paper')
-    return np.clip(ink / strength, 0.0, 1.0)
-
-
 def crop_to_ink(ink: np.ndarray) -> np.ndarray:
     """The bounding box of the pixels above INK_THRESHOLD (of all the ink, if none is that strong: a faint
     part of a number the reader tries as a digit)."""
@@ -253,7 +240,7 @@ def centre_by_mass(box: np.ndarray) -> np.ndarray:
 
 def to_mnist(image: np.ndarray) -> np.ndarray:
     """Any decoded image [h, w, c] in [0, 1] -> uint8 [28, 28], white ink on black, MNIST-style."""
-    return ink_to_mnist(ink_on_black(to_grey(image)))
+    return ink_to_mnist(page.ink_of(to_grey(image)))
 
 
 def ink_to_mnist(ink: np.ndarray) -> np.ndarray:

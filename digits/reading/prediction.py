@@ -1,4 +1,9 @@
-"""Reads the digits and numbers in a user's image files with an exported model (digits.predict's library side)."""
+"""Reads the digits and numbers in people's images with an exported model: digits.Reader, the Python API,
+and digits.predict's library side.
+
+    reader = digits.Reader.load('models/latest')   # an export, or a .tflite file (then without TensorFlow)
+    reader.read('number.jpg')['text']              # a path, the file's bytes, a PIL image or a numpy array
+"""
 import os
 
 import numpy as np
@@ -9,14 +14,69 @@ from digits.errors import DigitsError
 from digits.reading import images, reader
 
 
+class Reader:
+    """Reads the digits and numbers in images with one model (an export or a LiteRT file): each reading is
+    {'text', 'digits': [{'digit', 'probability', 'top3', 'box'}, ...]} (for an image of one digit also its
+    'digit', 'probability' and 'top3'), as digits.predict --output_json and the server's /api/predict answer;
+    a refused mark is '?' in the text and None as a digit."""
+
+    def __init__(self, model):
+        """model: images [n, 28, 28] (uint8, or floats in [0, 1]) -> {'probabilities': [n, 10], ...}."""
+        self.model = model
+
+    @classmethod
+    def load(cls, path: str) -> 'Reader':
+        """The Reader of an export (models/<run>) or of a .tflite file (read without TensorFlow)."""
+        return cls(load_model(os.fspath(path)))
+
+    def read(self, image, name: str = 'the image') -> dict:
+        """The reading of one image: a path, the bytes of a PNG, JPEG, GIF or BMP file, a PIL image, or a
+        numpy array ([h, w] or [h, w, channels], uint8 or floats in [0, 1]); DigitsError says what is wrong."""
+        return self.read_many([image], [name])[0]
+
+    def read_many(self, pictures: list, names: list[str] | None = None) -> list[dict]:
+        """The readings of several images, in one model call for all of them; DigitsError names the first
+        image that cannot be read."""
+        names = names or [f"image {i}" for i in range(len(pictures))]
+        pages = [as_pixels(picture, name) for picture, name in zip(pictures, names)]
+        readings = reader.read_all(pages, self.probabilities, names)
+        for result in readings:
+            if isinstance(result, DigitsError):
+                raise result
+        return [describe_reading(result) for result in readings]
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        return self.model(batch)['probabilities']
+
+
+def as_pixels(image, name: str) -> np.ndarray:
+    """Any image Reader.read takes as float32 [h, w, c] in [0, 1]."""
+    from PIL import Image
+    if isinstance(image, (str, os.PathLike)):
+        return images.read_image(os.fspath(image))
+    if isinstance(image, (bytes, bytearray)):
+        return images.decode_image(bytes(image), name)
+    if isinstance(image, Image.Image):
+        return images.pixels_of(image)
+    if isinstance(image, np.ndarray) and image.ndim in (2, 3) and image.size:
+        pixels = image[..., None] if image.ndim == 2 else image
+        if pixels.dtype == np.uint8:
+            return pixels.astype(np.float32) / 255
+        if np.issubdtype(pixels.dtype, np.floating) and 0 <= pixels.min() and pixels.max() <= 1:
+            return pixels.astype(np.float32)
+        raise DigitsError(f'{name}: an array of pixels must be uint8, or floats in [0, 1] (got {pixels.dtype}, '
+                          f'{pixels.min()} to {pixels.max()})')
+    raise DigitsError(f'{name}: cannot read a {type(image).__name__}: give a path, the bytes of an image file, '
+                      'a PIL image or a numpy array [h, w] or [h, w, channels]')
+
+
 def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[dict], list[str]]:
     """Readings of the files that could be read, and one error line per file that could not.
 
     Each reading: {'file', 'text', 'digits': [{'digit', 'probability', 'top3', 'box'}, ...]}, and for an image
     of one digit also its 'digit', 'probability' and 'top3'.
     """
-    model = load_model(config.model)
-    probabilities = lambda batch: model(batch)['probabilities']
+    probabilities = Reader.load(config.model).probabilities
     if config.save_preprocessed:
         atomic.check_writable(config.save_preprocessed, f'--save_preprocessed ({config.save_preprocessed})')
     decoded = {}

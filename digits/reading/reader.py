@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from digits.errors import DigitsError
-from digits.reading import images, segment
+from digits.reading import images, page, segment
 
 MAX_DIGITS = 12  # on one line
 MAX_SIDE = 1024  # the ink is segmented at most this many pixels on its long side
@@ -134,7 +134,7 @@ class Plan:
 def plan_reading(image: np.ndarray, name: str) -> Plan:
     """Segments an image and prepares every candidate digit; DigitsError for a blank page or too many marks."""
     try:
-        ink = images.ink_on_black(images.to_grey(image))
+        ink = page.ink_of(images.to_grey(image))
     except DigitsError as e:
         raise DigitsError(f'{name}: {e}') from None
     scale = min(1.0, MAX_SIDE / max(ink.shape))

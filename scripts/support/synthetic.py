@@ -191,3 +191,107 @@ def pushed_against(left: np.ndarray, right: np.ndarray) -> np.ndarray:
         if pieces(joined) < apart:
             break
     return joined
+
+
+# Paper people write on, made on purpose (issue: reading real paper): the same MNIST test digits written
+# on a clean page, between and across ruled lines, on squared paper, one per box of a form's comb field, and
+# under a shadow. RGB pages [h, w, 3] in [0, 1].
+PAPERS = ('clean', 'ruled', 'squared', 'form', 'shadow')
+SCALE = 3  # MNIST's 28-pixel frames written 84 pixels tall: a digit about 60 pixels high, as on a phone's photo
+
+
+def written_on(paper: str, digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """28x28 white-on-black digits [n, 28, 28] written in dark ink on `paper` (one of PAPERS)."""
+    from PIL import Image
+    frame = 28 * SCALE
+    gaps = rng.integers(2, 9, len(digits)) * SCALE
+    box = frame + 8 * SCALE  # a form's box: the digit and a margin round it
+    lefts = (box * np.arange(len(digits)) + 4 * SCALE if paper == 'form'
+             else np.concatenate([[0], np.cumsum(frame + gaps[:-1])]))
+    margin = 12 * SCALE
+    height, width = frame + 2 * margin, int(lefts[-1] + frame + 2 * margin + (4 * SCALE if paper == 'form' else 0))
+    ink = np.zeros((height, width), np.float32)
+    for digit, left in zip(digits, lefts):
+        big = np.asarray(Image.fromarray(digit).resize((frame, frame), Image.BILINEAR), np.float32) / 255
+        top = margin + int(rng.integers(-SCALE, SCALE + 1))
+        ink[top:top + frame, margin + left:margin + left + frame] = np.maximum(
+            ink[top:top + frame, margin + left:margin + left + frame], big)
+    page = np.ones((height, width, 3), np.float32) * paper_colour(rng)
+    if paper in ('ruled', 'squared', 'form'):
+        page = draw_lines(page, printed_lines(paper, (height, width), margin, len(digits) * box, rng))
+    page = page * (1 - ink[..., None]) + ink_colour(rng) * ink[..., None]
+    return with_shadow(page, rng) if paper == 'shadow' else page
+
+
+def blank_paper(paper: str, rng: np.random.Generator) -> np.ndarray:
+    """A page of `paper` ('ruled', 'squared' or 'form': a comb field of 2-6 boxes) with nothing written on it."""
+    box, margin = (28 + 8) * SCALE, 12 * SCALE
+    field = int(rng.integers(2, 7)) * box
+    size = ((28 + 24) * SCALE, field + 2 * margin + SCALE * 4)
+    page = np.ones((*size, 3), np.float32) * paper_colour(rng)
+    return draw_lines(page, printed_lines(paper, size, margin, field, rng))
+
+
+def a_word(rng: np.random.Generator) -> np.ndarray:
+    """A printed word (letters only) on a clean page: no digit in it."""
+    from PIL import Image, ImageDraw, ImageFont
+    word = rng.choice(['Name', 'Date', 'Total', 'hello', 'Street', 'OK'])
+    page = Image.new('L', (420, 160), 255)
+    font = ImageFont.truetype('DejaVuSans.ttf', int(rng.integers(48, 80)))
+    ImageDraw.Draw(page).text((30, 30), str(word), fill=int(rng.integers(0, 60)), font=font)
+    return np.repeat(np.asarray(page, np.float32)[..., None] / 255, 3, axis=-1)
+
+
+def printed_lines(paper: str, shape, margin: int, field: int, rng) -> list:
+    """The lines of `paper` as (axis, position, thickness, colour): axis 0 a horizontal line at row
+    `position`, 1 a vertical one at that column; a form's span only its comb field."""
+    height, width = shape
+    light_blue = np.array([rng.uniform(0.55, 0.75), rng.uniform(0.7, 0.82), rng.uniform(0.88, 0.97)], np.float32)
+    if paper == 'ruled':
+        spacing, phase = int(28 * SCALE * rng.uniform(0.55, 1.0)), int(rng.integers(0, 40))
+        lines = [(0, y, int(rng.integers(1, 4)), light_blue) for y in range(phase, height, spacing)]
+        if rng.random() < 0.5:  # the margin's red line
+            lines.append((1, int(rng.integers(4, margin - 4)), 2, np.array([0.9, 0.45, 0.45], np.float32)))
+        return lines
+    if paper == 'squared':
+        spacing, thickness = int(28 * SCALE * rng.uniform(0.3, 0.5)), int(rng.integers(1, 3))
+        return ([(0, y, thickness, light_blue) for y in range(int(rng.integers(0, spacing)), height, spacing)]
+                + [(1, x, thickness, light_blue) for x in range(int(rng.integers(0, spacing)), width, spacing)])
+    grey = np.full(3, rng.uniform(0.0, 0.45), np.float32)
+    thickness, box = int(rng.integers(2, 4)), (28 + 8) * SCALE
+    top, bottom = margin - 6 * SCALE, margin + (28 + 6) * SCALE
+    xs = [margin + k * box for k in range(field // box + 1)]
+    return ([(0, y, thickness, grey, (xs[0], xs[-1] + thickness)) for y in (top, bottom)]
+            + [(1, x, thickness, grey, (top, bottom + thickness)) for x in xs])
+
+
+def draw_lines(page: np.ndarray, lines: list) -> np.ndarray:
+    """page with each printed line (printed_lines) drawn over it."""
+    page = page.copy()
+    for axis, position, thickness, colour, *extent in lines:
+        lo, hi = extent[0] if extent else (0, page.shape[1 - axis])
+        if axis == 0:
+            page[position:position + thickness, lo:hi] = colour
+        else:
+            page[lo:hi, position:position + thickness] = colour
+    return page
+
+
+def paper_colour(rng) -> np.ndarray:
+    return np.array([rng.uniform(0.92, 1.0)] * 2 + [rng.uniform(0.85, 1.0)], np.float32)
+
+
+def ink_colour(rng) -> np.ndarray:
+    """Black, or a blue ballpoint's dark blue."""
+    return np.array([rng.uniform(0.0, 0.15), rng.uniform(0.0, 0.2), rng.uniform(0.1, 0.55)], np.float32)
+
+
+def with_shadow(page: np.ndarray, rng) -> np.ndarray:
+    """page darkened towards one side to 45-70% of its light (a hand or a phone over the paper)."""
+    h, w = page.shape[:2]
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * np.linspace(-1, 1, w)[None, :] + np.sin(angle) * np.linspace(-1, 1, h)[:, None]
+    ramp = (ramp - ramp.min()) / max(ramp.max() - ramp.min(), 1e-6)
+    darkest = rng.uniform(0.45, 0.7)
+    return page * (1 - (1 - darkest) * ramp)[..., None]
+

@@ -1,0 +1,185 @@
+"""The page cleaned before it is read: its light evened out, and the lines printed on it (ruled and squared
+paper, margins, a form's boxes) taken away, keeping the ink of a digit where its stroke crosses a line.
+
+What makes a printed line: long, straight and thin, far longer than any stroke of a digit. A ruled or squared
+page's lines run from edge to edge of the picture; a form's boxes are closed by horizontal lines that reach
+far past one digit, and their sides join those lines at both ends. A digit's strokes do neither: a 7's bar
+ends where the 7 does, and a 1 in a box does not reach its top and bottom lines.
+"""
+import numpy as np
+
+from digits.errors import DigitsError
+
+LIGHT_CELLS = 24  # the paper's light is estimated on a grid of this many cells along the long side
+UNEVEN = 0.12  # the paper's brightness varying more than this (of white) is evened out, else left as it is
+LINE_SPAN = 0.6  # a horizontal run of ink this fraction of the picture's width long is a printed line
+EDGE_SPAN = 0.9  # a vertical run this fraction of the picture's height long runs edge to edge (a grid line)
+MAX_LINE_THICKNESS = 0.04  # of the picture's short side (at least 3 pixels): a thicker band is not a line
+CROSSING = 2  # pixels of ink just above and below a line (left and right of a vertical one) that cross it
+# Printed lines are often fainter than the writing (light blue rules): a pixel this much darker than the
+# paper may belong to one; a stroke crossing a line is ink at half the strongest ink's strength or more.
+LINE_INK, STROKE_INK = 0.08, 0.5
+
+
+def ink_of(grey: np.ndarray) -> np.ndarray:
+    """[h, w] grey in [0, 1] -> [h, w] ink in [0, 1], the paper at 0 and the strongest ink at 1, with the
+    light evened out and printed lines removed; DigitsError for a page with no ink but its lines."""
+    ink = remove_lines(paper_relative(grey))
+    strength = ink.max()
+    if strength < 0.1:
+        raise DigitsError('blank: no ink differs from the paper')
+    return np.clip(ink / strength, 0.0, 1.0)
+
+
+def paper_relative(grey: np.ndarray) -> np.ndarray:
+    """How much darker (or, on dark paper, lighter) each pixel is than the paper around it, in [0, 1].
+
+    The paper is the picture's border where its light is even (its median); where a shadow or a lamp makes
+    it uneven, the paper's brightness near each pixel: the brightest cells of a coarse grid, spread."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = float(np.median(border))
+    if paper <= 0.5:  # light ink on dark paper (a blackboard, an inverted scan): no shadows to even
+        return np.clip(grey - paper, 0.0, 1.0)
+    local = paper_light(grey)
+    if local.max() - local.min() <= UNEVEN:
+        return np.clip(paper - grey, 0.0, 1.0)
+    return np.clip((local - grey) / np.maximum(local, 0.05), 0.0, 1.0)
+
+
+def paper_light(grey: np.ndarray) -> np.ndarray:
+    """The paper's brightness near each pixel [h, w]: each cell's brightest pixels (the paper between
+    strokes), the brightest of each cell's neighbours (a cell inside a thick stroke takes the paper beside
+    it), smoothed, and spread back to the pixels."""
+    h, w = grey.shape
+    cell = max(2, max(h, w) // LIGHT_CELLS)
+    rows, cols = -(-h // cell), -(-w // cell)
+    padded = np.pad(grey, [(0, rows * cell - h), (0, cols * cell - w)], mode='edge')
+    blocks = padded.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
+    light = np.percentile(blocks, 90, axis=-1)
+    light = neighbourhood(light, np.maximum)
+    light = (neighbourhood(light, np.add) + light) / 10  # a 3x3 mean
+    return spread(light, cell, (h, w))
+
+
+def spread(grid: np.ndarray, cell: int, shape) -> np.ndarray:
+    """A grid of cells `cell` pixels wide, interpolated linearly between the cells' centres to [h, w], and
+    beyond the outer centres along the slope there (a shadow keeps darkening to the picture's edge)."""
+    return interpolation(grid.shape[0], cell, shape[0]) @ grid @ interpolation(grid.shape[1], cell, shape[1]).T
+
+
+def interpolation(cells: int, cell: int, n: int) -> np.ndarray:
+    """[n, cells]: the weights that interpolate values at the centres of `cells` cells `cell` pixels wide
+    at pixels 0..n-1, linearly, and past the first and last centre along the slope there."""
+    position = (np.arange(n) + 0.5) / cell - 0.5  # in cells, 0 at the first centre
+    if cells == 1:
+        return np.ones((n, 1))
+    left = np.clip(np.floor(position), 0, cells - 2).astype(int)
+    frac = position - left  # below 0 or above 1 past the outer centres: extrapolated
+    weights = np.zeros((n, cells))
+    weights[np.arange(n), left] = 1 - frac
+    weights[np.arange(n), left + 1] = frac
+    return weights
+
+
+def neighbourhood(grid: np.ndarray, combine) -> np.ndarray:
+    """Each cell combined with its 8 neighbours (edges repeated): np.maximum, or np.add for their sum."""
+    padded = np.pad(grid, 1, mode='edge')
+    out = grid.copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                out = combine(out, padded[1 + dy:1 + dy + grid.shape[0], 1 + dx:1 + dx + grid.shape[1]])
+    return out
+
+
+def remove_lines(ink: np.ndarray) -> np.ndarray:
+    """ink with its printed lines taken away, horizontal ones first (a box's sides are found by the
+    horizontal lines they join), keeping the ink where a stroke crosses a line."""
+    mask = ink > LINE_INK
+    rows = line_rows(mask)
+    columns = line_columns(mask, rows)
+    lines = np.zeros_like(mask)
+    lines[rows] = mask[rows]
+    lines[:, columns] |= mask[:, columns]
+    strokes = ink > STROKE_INK * ink.max()
+    return np.where(lines & ~crossings(strokes, rows, columns), 0.0, ink)
+
+
+def thickness_limit(shape) -> int:
+    return max(3, round(MAX_LINE_THICKNESS * min(shape)))
+
+
+def longest_runs(mask: np.ndarray) -> np.ndarray:
+    """The longest run of True in each row of mask [h, w]: [h]."""
+    index = np.arange(mask.shape[1])
+    last_gap = np.maximum.accumulate(np.where(mask, -1, index), axis=1)  # the last False at or before each pixel
+    return (index - last_gap).max(axis=1)
+
+
+def thin_bands(candidates: np.ndarray, limit: int) -> np.ndarray:
+    """candidates [n] bool, with every run of consecutive True longer than limit set False (a band that
+    thick is ink, not a printed line)."""
+    keep = candidates.copy()
+    edges = np.diff(np.pad(candidates, 1).astype(np.int8))
+    for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+        if stop - start > limit:
+            keep[start:stop] = False
+    return keep
+
+
+def line_rows(mask: np.ndarray) -> np.ndarray:
+    """[h] bool: the rows of printed horizontal lines (a run of ink LINE_SPAN of the width long, in a band
+    no thicker than a line)."""
+    long = longest_runs(mask) >= LINE_SPAN * mask.shape[1]
+    return thin_bands(long, thickness_limit(mask.shape))
+
+
+def line_columns(mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """[w] bool: the columns of printed vertical lines: a run of ink from edge to edge (squared paper, a
+    margin), or a box's side (box_sides)."""
+    columns = longest_runs(mask.T) >= EDGE_SPAN * mask.shape[0]
+    bands = bands_of(rows)
+    for top, bottom in zip(bands, bands[1:]):
+        columns |= box_sides(mask, top, bottom)
+    return thin_bands(columns, thickness_limit(mask.shape))
+
+
+def box_sides(mask: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """[w] bool: the columns whose ink joins two horizontal lines (the rows `top` and `bottom`), when such
+    columns close both ends of the lines, as a form's boxes are closed; none otherwise (a 1 on ruled paper
+    that touches the line above and the one below closes nothing: the lines run on past it)."""
+    joined = mask[top[-1]:bottom[0] + 1].all(axis=0)
+    both = np.flatnonzero(mask[top].any(axis=0) & mask[bottom].any(axis=0))
+    if not joined.any() or not len(both):
+        return np.zeros_like(joined)
+    near = thickness_limit(mask.shape)
+    sides = np.flatnonzero(joined)
+    closed = abs(sides[0] - both[0]) <= near and abs(sides[-1] - both[-1]) <= near and len(sides) > 1
+    return joined if closed else np.zeros_like(joined)
+
+
+def crossings(mask: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """[h, w] bool: the pixels of the lines where a stroke crosses them: ink within CROSSING pixels on both
+    sides of the line's band, off the line."""
+    keep = np.zeros_like(mask)
+    for band in bands_of(rows):
+        above, below = band[0] - 1, band[-1] + 1
+        if above < 0 or below >= mask.shape[0]:
+            continue
+        on_both = (mask[max(0, above - CROSSING + 1):above + 1].any(axis=0)
+                   & mask[below:below + CROSSING].any(axis=0) & ~columns)
+        keep[band[0]:band[-1] + 1] |= on_both[None, :]
+    for band in bands_of(columns):
+        left, right = band[0] - 1, band[-1] + 1
+        if left < 0 or right >= mask.shape[1]:
+            continue
+        on_both = (mask[:, max(0, left - CROSSING + 1):left + 1].any(axis=1)
+                   & mask[:, right:right + CROSSING].any(axis=1) & ~rows)
+        keep[:, band[0]:band[-1] + 1] |= on_both[:, None]
+    return keep
+
+
+def bands_of(flags: np.ndarray) -> list[np.ndarray]:
+    """The runs of consecutive True indices in flags [n]."""
+    indices = np.flatnonzero(flags)
+    return [b for b in np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1) if len(b)]

@@ -1,0 +1,82 @@
+"""digits.reading.page: the light evened out and printed lines removed, on constructed pages."""
+import numpy as np
+import pytest
+
+from digits.errors import DigitsError
+from digits.reading import page, segment
+from support import synthetic
+
+
+def ruled(height=120, width=300, rows=(30, 90), thickness=2, darkness=0.3) -> np.ndarray:
+    """Ink [h, w] of a page ruled at `rows`, lines `darkness` dark (light blue rules are about 0.3)."""
+    ink = np.zeros((height, width), np.float32)
+    for y in rows:
+        ink[y:y + thickness] = darkness
+    return ink
+
+
+def test_a_stroke_crossing_a_ruled_line_keeps_its_ink_and_the_line_goes():
+    ink = ruled()
+    ink[10:80, 140:146] = 0.9  # a 7's stem, written across the line at rows 30-31
+    cleaned = page.remove_lines(ink)
+    assert (cleaned[30:32, 140:146] == 0.9).all()  # the stroke where it crosses the line
+    assert cleaned[30:32, :138].max() == 0 and cleaned[30:32, 148:].max() == 0  # the line elsewhere
+    assert cleaned[90:92].max() == 0  # the line below, crossed by nothing
+
+
+def test_a_digits_own_long_stroke_is_not_a_line():
+    """A 7's bar reaching across most of a tight crop, but not the whole width: kept."""
+    ink = np.zeros((80, 100), np.float32)
+    ink[10:14, 20:70] = 0.9  # half the width
+    ink[14:70, 62:66] = 0.9
+    np.testing.assert_array_equal(page.remove_lines(ink), ink)
+
+
+def test_a_one_touching_the_ruled_lines_above_and_below_is_kept():
+    """Ruled lines run on past a 1 that touches both: it closes no box, so it is no box side."""
+    ink = ruled()
+    ink[30:92, 150:154] = 0.9
+    cleaned = page.remove_lines(ink)
+    assert (cleaned[34:88, 150:154] == 0.9).all()
+    assert cleaned[30:32, :148].max() == 0
+
+
+def test_a_forms_boxes_go_and_leave_one_piece_per_digit():
+    rng = np.random.default_rng(0)
+    digits = np.zeros((4, 28, 28), np.uint8)
+    for k, digit in enumerate(digits):  # thick bars of different heights, apart from the boxes
+        digit[5:23, 11 + k % 3:16 + k % 3] = 255
+    grey = synthetic.written_on('form', digits, rng) @ np.array([0.299, 0.587, 0.114], np.float32)
+    pieces = segment.find_pieces(page.ink_of(grey))
+    assert len(pieces) == 4, [(p.x0, p.x1, p.y0, p.y1) for p in pieces]
+
+
+@pytest.mark.parametrize('paper', ['ruled', 'squared', 'form'])
+def test_a_page_of_nothing_but_printed_lines_is_blank(paper):
+    for seed in range(3):
+        grey = synthetic.blank_paper(paper, np.random.default_rng(seed)) @ np.array([0.299, 0.587, 0.114])
+        with pytest.raises(DigitsError, match='^blank: no ink differs from the paper$'):
+            page.ink_of(grey)
+
+
+def test_a_shadow_is_evened_out():
+    """A page darkened to half its light on one side: the paper reads as no ink anywhere, the strokes as ink."""
+    grey = np.ones((120, 400), np.float32)
+    grey[40:80, 100:106] = grey[40:80, 300:306] = 0.1
+    shade = np.linspace(1.0, 0.5, 400)[None, :]
+    ink = page.ink_of(grey * shade)
+    strokes = np.zeros_like(ink, bool)
+    strokes[40:80, 100:106] = strokes[40:80, 300:306] = True
+    assert ink[~strokes].max() < segment.INK_THRESHOLD
+    assert ink[strokes].min() > 0.5
+
+
+def test_an_evenly_lit_page_without_lines_is_read_as_before():
+    """No shadow and no line: the ink is the paper's colour (the border's median) minus the pixel's, scaled
+    to the strongest ink, exactly as the reader read pages before it cleaned them."""
+    rng = np.random.default_rng(1)
+    grey = np.clip(0.95 - rng.random((60, 90)) * 0.02, 0, 1).astype(np.float32)
+    grey[20:40, 30:35] = 0.2
+    paper = np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]))
+    want = np.clip((paper - grey) / (paper - grey).max(), 0, 1)
+    np.testing.assert_allclose(page.ink_of(grey), want, atol=1e-6)
