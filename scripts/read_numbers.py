@@ -10,7 +10,8 @@ before it until their ink touches; single test digits, each of which must read a
 that are not digits, none of them trained on: support.synthetic.MARKS (letters, signs, doodles) drawn with
 every pen, and the letters and signs of digits.training.negatives.GLYPHS in the STIX fonts (digits.training.negatives
 trains on other fonts); and the spaced numbers' digits written on paper (support.synthetic.PAPERS: a clean page,
-ruled and squared paper, a form's comb field, a shadow), and pages with no digit (blank ruled, squared and form
+ruled and squared paper, a form's comb field, a shadow; ruled, squared and form pages also turned 1-4 degrees,
+as a phone photographs them), and pages with no digit (blank ruled, squared and form
 pages, printed words). Prints, per set, the share read exactly by digits (digits.reading.reader, as digits.predict
 reads a file; for a mark: refused, no digit read), the share of images with a refused mark, and the share tesseract
 (--psm 7, one line; digits whitelisted) reads exactly (for a mark: no digit), or "-" without tesseract
@@ -83,6 +84,10 @@ def paper_sets(test, synthetic, chosen: list) -> dict:
         rng = np.random.default_rng(1)
         sets[f'the same numbers, {paper}'] = ([synthetic.written_on(paper, test.images[c], rng) for c in chosen],
                                               texts)
+    for paper in ('ruled', 'squared', 'form'):
+        rng = np.random.default_rng(1)
+        sets[f'the same numbers, {paper}, turned 1-4 degrees'] = (
+            [synthetic.turned(synthetic.written_on(paper, test.images[c], rng), rng) for c in chosen], texts)
     rng = np.random.default_rng(2)
     blank = [synthetic.blank_paper(paper, rng) for paper in ('ruled', 'squared', 'form') for _ in range(6)]
     blank += [synthetic.a_word(rng) for _ in range(6)]
@@ -130,7 +135,7 @@ def main(argv):
     test = arrays.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
     module = saved_model.load(FLAGS.model)
     use_tesseract = bool(FLAGS.tesseract) and os.path.exists(FLAGS.tesseract)
-    print(f'{"set":<34} {"images":>6} {"digits exact":>13} {"refused":>8} {"tesseract exact":>16}')
+    print(f'{"set":<48} {"images":>6} {"digits exact":>13} {"refused":>8} {"tesseract exact":>16}')
     for name, (pages, truth) in make_sets(test, synthetic, negatives, FLAGS.num).items():
         texts = synthetic.read_texts(module, pages)
         ours = np.mean([read_right(text, t) for text, t in zip(texts, truth)])
@@ -139,7 +144,7 @@ def main(argv):
         if use_tesseract:
             read = tesseract_reads(FLAGS.tesseract, pages)
             theirs = f'{100 * np.mean([read_right(x, t) for x, t in zip(read, truth)]):.1f}%'
-        print(f'{name:<34} {len(pages):>6} {100 * ours:>12.1f}% {100 * refused:>7.1f}% {theirs:>16}', flush=True)
+        print(f'{name:<48} {len(pages):>6} {100 * ours:>12.1f}% {100 * refused:>7.1f}% {theirs:>16}', flush=True)
 
 
 if __name__ == '__main__':

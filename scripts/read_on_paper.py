@@ -8,7 +8,7 @@ preprocessing again (images.to_mnist: what the preprocessing alone changes); ren
 white 200x200 page, enlarged to 60-140 pixels and off-centre, saved as JPEG (quality 90) and decoded as
 digits.predict decodes a file; and that page redrawn with a thinner or a thicker pen, scanned at low
 resolution or blurred (support.synthetic.DEGRADED). Prints the digits read right in each way, and how many the redrawing
-lost and gained against the originals. Then each digit 0-9 written as pen strokes (support.drawing.STROKES,
+lost and gained against the originals. Then each digit 0-9 written as pen strokes (digits.reading.drawing.STROKES,
 which the browser test draws on the page) with pens 2 to 28 pixels wide on a 280x280 pad: how many of the ten
 are read right at each width.
 """

@@ -80,3 +80,33 @@ def test_an_evenly_lit_page_without_lines_is_read_as_before():
     paper = np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]))
     want = np.clip((paper - grey) / (paper - grey).max(), 0, 1)
     np.testing.assert_allclose(page.ink_of(grey), want, atol=1e-6)
+
+
+def test_lines_of_a_page_photographed_askew_are_found_and_removed():
+    """Rules at 2.5 degrees, which no row holds for long: the page is turned level to find them, and they
+    go, but for where the stroke crosses; a level page is not searched (its lines are found as they are)."""
+    height, width, slope = 160, 500, np.tan(np.radians(2.5))
+    ink = np.zeros((height, width), np.float32)
+    x = np.arange(width)
+    for y0 in (40, 110):
+        for dy in range(2):
+            ink[np.round(y0 + dy + slope * (x - width / 2)).astype(int), x] = 0.3
+    ink[20:140, 250:256] = 0.9  # a stroke across both rules
+    assert abs(page.line_slope(ink > page.LINE_INK) - slope) < np.tan(np.radians(0.3))
+    cleaned = page.remove_lines(ink)
+    assert cleaned[:, :240].max() < 0.1 and cleaned[:, 266:].max() < 0.1  # the rules, away from the stroke
+    assert (cleaned[25:135, 251:255] > 0.8).all()  # the stroke, where it crosses them too
+    assert page.line_slope(ruled() > page.LINE_INK) == 0.0
+
+
+def test_a_form_photographed_askew_leaves_one_piece_per_digit():
+    from PIL import Image
+    digits = np.zeros((4, 28, 28), np.uint8)
+    for k, digit in enumerate(digits):
+        digit[5:23, 11 + k % 3:16 + k % 3] = 255
+    form = synthetic.written_on('form', digits, np.random.default_rng(0))
+    image = Image.fromarray((form * 255).astype(np.uint8))
+    fill = tuple(int(v) for v in np.asarray(image)[0, 0])
+    turned = np.asarray(image.rotate(3.0, resample=Image.BILINEAR, expand=True, fillcolor=fill), np.float32) / 255
+    pieces = segment.find_pieces(page.ink_of(turned @ np.array([0.299, 0.587, 0.114], np.float32)))
+    assert len(pieces) == 4, [(p.x0, p.x1, p.y0, p.y1) for p in pieces]
