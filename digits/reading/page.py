@@ -2,9 +2,10 @@
 paper, margins, a form's boxes) taken away, keeping the ink of a digit where its stroke crosses a line.
 
 What makes a printed line: long, straight and thin, far longer than any stroke of a digit. A ruled or squared
-page's lines run from edge to edge of the picture; a form's boxes are closed by horizontal lines that reach
-far past one digit, and their sides join those lines at both ends. A digit's strokes do neither: a 7's bar
-ends where the 7 does, and a 1 in a box does not reach its top and bottom lines.
+page's lines run from edge to edge of the picture, and its vertical lines cross every rule; a form's boxes
+are closed by horizontal lines that reach far past one digit, and their sides join those lines at both
+ends. A digit's strokes do neither: a 7's bar ends where the 7 does, and a 1 in a box does not reach its
+top and bottom lines. A page photographed askew is turned level before its lines are looked for.
 """
 import numpy as np
 
