@@ -17,6 +17,7 @@ LINE_SPAN = 0.6  # a horizontal run of ink this fraction of the picture's width 
 EDGE_SPAN = 0.9  # a vertical run this fraction of the picture's height long runs edge to edge (a grid line)
 MAX_LINE_THICKNESS = 0.04  # of the picture's short side (at least 3 pixels): a thicker band is not a line
 CROSSING = 2  # pixels of ink just above and below a line (left and right of a vertical one) that cross it
+BEYOND = 0.02  # of its length (2 pixels at least): how far a line reaches past the rest of the ink each side
 # Printed lines are often fainter than the writing (light blue rules): a pixel this much darker than the
 # paper may belong to one; a stroke crossing a line is ink at half the strongest ink's strength or more.
 LINE_INK, STROKE_INK = 0.08, 0.5
@@ -164,6 +165,7 @@ def remove_level_lines(ink: np.ndarray, area: np.ndarray | None = None) -> np.nd
     mask = ink > LINE_INK
     area = np.ones_like(mask) if area is None else area
     rows = line_rows(mask, area.sum(axis=1))
+    rows = printed_rows(mask, rows, line_columns(mask, rows, area.sum(axis=0)))
     columns = line_columns(mask, rows, area.sum(axis=0))
     lines = np.zeros_like(mask)
     lines[rows] = mask[rows]
@@ -201,12 +203,38 @@ def line_rows(mask: np.ndarray, widths: np.ndarray) -> np.ndarray:
     return thin_bands(long, thickness_limit(mask.shape))
 
 
-def line_columns(mask: np.ndarray, rows: np.ndarray, heights: np.ndarray) -> np.ndarray:
-    """[w] bool: the columns of printed vertical lines: a run of ink from edge to edge of the picture, or
-    across every horizontal line from the first to the last where there are three or more (squared paper, a
-    margin: a digit is not that tall), or a box's side (box_sides)."""
-    columns = longest_runs(mask.T) >= EDGE_SPAN * np.maximum(heights, 1)
+def printed_rows(mask: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """The rows of line_rows that are printed lines, not a digit's long stroke (a 7's bar in a picture cropped
+    tight round it): lines come at least two together (the rules of a page, a box's top and bottom), and
+    each reaches past the rest of the ink, lines aside, on both sides (through a page's margins, round a
+    form's boxes), where a digit's bar ends at its other strokes."""
     bands = bands_of(rows)
+    if len(bands) < 2:
+        return np.zeros_like(rows)
+    other, fringe = mask.copy(), CROSSING  # a line's blurred edge is the line's, not other ink
+    for band in bands:
+        other[max(0, band[0] - fringe):band[-1] + fringe + 1] = False
+    for band in bands_of(columns):
+        other[:, max(0, band[0] - fringe):band[-1] + fringe + 1] = False
+    inked = np.flatnonzero(other.any(axis=0))
+    printed = np.zeros_like(rows)
+    for band in bands:
+        xs = np.flatnonzero(mask[band].any(axis=0))
+        reach = max(2, BEYOND * (xs[-1] - xs[0]))
+        if not len(inked) or (xs[0] <= inked[0] - reach and xs[-1] >= inked[-1] + reach):
+            printed[band] = True
+    return printed if len(bands_of(printed)) >= 2 else np.zeros_like(rows)
+
+
+def line_columns(mask: np.ndarray, rows: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """[w] bool: the columns of printed vertical lines, on a page with horizontal ones (two at least): a run
+    of ink from edge to edge of the picture, or across every horizontal line from the first to the last
+    where there are three or more (squared paper, a margin: a digit is not that tall), or a box's side
+    (box_sides). A picture of a 1 cropped tight has no horizontal lines, and so no vertical ones."""
+    bands = bands_of(rows)
+    if len(bands) < 2:
+        return np.zeros(mask.shape[1], bool)
+    columns = longest_runs(mask.T) >= EDGE_SPAN * np.maximum(heights, 1)
     if len(bands) >= 3:
         columns |= mask[bands[0][0]:bands[-1][-1] + 1].all(axis=0)
     for top, bottom in zip(bands, bands[1:]):
