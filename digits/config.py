@@ -1,10 +1,12 @@
-"""The frozen run configurations, each field declared once; flags, checks, the resume rule and the
-hyperparameters are derived from those declarations.
+"""Every command's frozen configuration, each field declared once; flags, checks, --help, the resume rule and
+the hyperparameters are derived from those declarations.
 
-A TrainConfig field is an `option(...)`: its default, help text, flag group, check, choices, whether a
-resumed run must keep it (RESUME_FIXED) and whether it is a hyperparameter (HPARAMS). Adding a field
-adds its flag, its check, its resume rule and its HParams entry. Only entry points call
-`define_*_flags` and `*_config_from_flags`; everything below them takes a config.
+A field is an `option(...)`: its default, help text, check, choices, the line when a required one is
+missing, and for digits.train its flag group, whether a resumed run must keep it (RESUME_FIXED) and whether
+it is a hyperparameter (HPARAMS). Adding a field adds its flag, its check and its entry in docs/commands.md
+(and for training its resume rule and its HParams entry); what spans fields is the config's problem().
+Only entry points call `define_flags` / `define_*_flags` and `from_flags` / `*_config_from_flags`;
+everything below them takes a config.
 """
 import dataclasses
 import datetime
