@@ -11,8 +11,8 @@ BIN = os.path.dirname(sys.executable)  # the venv's lint-imports and ruff (requi
 
 
 def lint_imports(root: str) -> subprocess.CompletedProcess:
-    """lint-imports on the tree at root (its digits and scripts/support first on the path)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.path.join(root, 'scripts')]))
+    """lint-imports on the tree at root, as typed there (its digits first on the path, not the installed one)."""
+    env = dict(os.environ, PYTHONPATH=root)
     return subprocess.run([os.path.join(BIN, 'lint-imports'), '--no-cache'], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
 
