@@ -26,7 +26,7 @@ from digits.errors import DigitsError
 # here because those modules load TensorFlow, and flags are checked before it loads (a typo costs no
 # TensorFlow start-up); tests/test_config.py checks that each list is exactly its registry's keys, and the
 # registries dispatch by name, so no name lacks an implementation.
-ARCHITECTURES = ('cnn', 'simple')
+ARCHITECTURES = ('cnn', 'simple', 'line')
 OPTIMIZERS = ('sgd', 'adam', 'adamw')
 SCHEDULES = ('constant', 'cosine')
 STRATEGIES = ('default', 'one_device', 'mirrored', 'multi_worker', 'tpu')
@@ -95,6 +95,14 @@ def tflite_path(value) -> str | None:
     return None if value and value.endswith('.tflite') else 'must name a .tflite file, e.g. --output=digits.tflite'
 
 
+# The line reader's recipe: configs/lines.cfg trains it alone (--arch=line); the default recipe trains it
+# for --line_steps after the digit model (line_reader_config). docs/experiments/2026-12-07-line-reader.md
+# measured it.
+LINE_RECIPE = dict(arch='line', width=16, batch_size=64, learning_rate=0.006, warmup_steps=100)
+LINE_STEPS = 2000
+LINE_READER = 'line_reader'  # the line reader's run directory inside the run's, and its export inside the export
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run depends on; stored as config.json in the run directory."""
@@ -124,7 +132,9 @@ class TrainConfig:
         'learns to refuse them. Unset: the dataset\'s own (0.1 for MNIST, 0 for Fashion-MNIST).', group='data',
         check=lambda value: None if value is None else fraction(value), fixed_on_resume=True, hparam=True)
     arch: str = option('cnn', 'Architecture: cnn (default, stronger) or simple (the keras.io "Simple MNIST '
-                       'convnet", for comparison with model.fit).', group='model', choices=ARCHITECTURES,
+                       'convnet", for comparison with model.fit), digit models; or line, the line reader, trained '
+                       'with CTC on lines of digits composed from the dataset (configs/lines.cfg).', group='model',
+                       choices=ARCHITECTURES,
                        fixed_on_resume=True, hparam=True)
     width: int = option(16, 'cnn: channels of the first convolution block; each further block doubles them.',
                         group='model', check=positive, fixed_on_resume=True, hparam=True)
@@ -144,6 +154,11 @@ class TrainConfig:
                            group='model', check=positive, fixed_on_resume=True, hparam=True)
     l2: float = option(0.0, 'L2 penalty on conv/dense kernels, added to the loss.', group='model',
                        check=non_negative, fixed_on_resume=True, hparam=True)
+    line_steps: int | None = option(
+        None, 'After the digit model, train the line reader (configs/lines.cfg\'s recipe) for this many steps and '
+        'export it inside the export, as <export>/line_reader: it reads numbers whose digits touch. 0: the digit '
+        f'model alone. Unset: {LINE_STEPS} for a dataset of digits, 0 for others.', group='model',
+        check=lambda value: None if value is None else non_negative(value), hparam=True)
     batch_size: int = option(128, 'Global batch size, shared by all replicas.', group='optimization',
                              check=positive, fixed_on_resume=True, hparam=True)
     epochs: int = option(15, 'Passes over the training set (ignored if --train_steps > 0).',
@@ -202,6 +217,9 @@ class TrainConfig:
     def __post_init__(self):
         if self.negatives is None and self.dataset in datasets.DATASETS:  # the dataset's own, stored resolved
             object.__setattr__(self, 'negatives', datasets.DATASETS[self.dataset].negatives)
+        if self.line_steps is None and self.dataset in datasets.DATASETS:
+            digits = datasets.DATASETS[self.dataset].class_names == datasets.DIGIT_CLASSES
+            object.__setattr__(self, 'line_steps', LINE_STEPS if digits else 0)
 
     @property
     def run_dir(self) -> str:
@@ -214,7 +232,22 @@ class TrainConfig:
         if self.negatives and datasets.DATASETS[self.dataset].class_names != datasets.DIGIT_CLASSES:
             return (f'--negatives ({self.negatives}) teaches a digit model to refuse marks that are not digits; '
                     f'{self.dataset}\'s classes are not digits: use --negatives=0')
+        if self.arch == 'line' and self.ensemble > 1:
+            return f'--ensemble ({self.ensemble}) trains digit models side by side; --arch=line reads lines alone'
+        if (self.arch == 'line' or self.line_steps) and \
+                datasets.DATASETS[self.dataset].class_names != datasets.DIGIT_CLASSES:
+            what = '--arch=line' if self.arch == 'line' else f'--line_steps ({self.line_steps})'
+            return f'{what} trains a reader of lines of digits; {self.dataset}\'s classes are not digits' + (
+                '' if self.arch == 'line' else ': use --line_steps=0')
         return None
+
+    def line_reader_config(self) -> 'TrainConfig':
+        """The run of the line reader that follows this digit model's (--line_steps): LINE_RECIPE for
+        line_steps steps, its run directory and export inside this run's."""
+        return dataclasses.replace(
+            self, **LINE_RECIPE, train_steps=self.line_steps, line_steps=0, ensemble=1, label_smoothing=0.0,
+            ema_decay=0.0, logdir=self.run_dir, run_name=LINE_READER,
+            export_dir=os.path.join(self.export_dir, LINE_READER))
 
     def steps_per_epoch(self, num_train_examples: int) -> int:
         """Optimizer steps in one pass over a training set of this many examples (partial batch dropped)."""

@@ -15,7 +15,9 @@ as a phone photographs them), and pages with no digit (blank ruled, squared and 
 pages, printed words). Prints, per set, the share read exactly by digits (digits.reading.reader, as digits.predict
 reads a file; for a mark: refused, no digit read), the share of images with a refused mark, and the share tesseract
 (--psm 7, one line; digits whitelisted) reads exactly (for a mark: no digit), or "-" without tesseract
-(apt-get install tesseract-ocr).
+(apt-get install tesseract-ocr). For an export holding a line reader (<export>/line_reader, the default
+recipe's), digits reads with it as digits.predict does, and two more columns say what the cuts alone and the
+line reader alone (each image read whole as one line) read.
 """
 import os
 import subprocess
@@ -122,6 +124,20 @@ def tesseract_reads(binary: str, pages: list[np.ndarray]) -> list[str]:
     return texts
 
 
+def line_reader_texts(module, pages: list[np.ndarray]) -> list[str]:
+    """What the line reader reads in each page, read whole as one line ('' for a page with no ink)."""
+    from digits.reading import images, lines, page
+    inks = []
+    for picture in pages:
+        try:
+            inks.append(page.ink_of(images.to_grey(picture)))
+        except DigitsError:
+            inks.append(None)
+    found = [ink for ink in inks if ink is not None]
+    read = iter(lines.read_lines(found, lambda batch: module.serve(batch)['probabilities'].numpy()))
+    return ['' if ink is None else lines.text_of(next(read)[0]) for ink in inks]
+
+
 def main(argv):
     del argv
     if not FLAGS.model:
@@ -134,18 +150,26 @@ def main(argv):
     from support import synthetic
     test = arrays.load(FLAGS.dataset or 'mnist_10k', FLAGS.data_dir).test
     module = saved_model.load(FLAGS.model)
+    line_dir = os.path.join(FLAGS.model, config.LINE_READER)
+    line_module = saved_model.load(line_dir, lines=True) if os.path.isdir(line_dir) else None
     use_tesseract = bool(FLAGS.tesseract) and os.path.exists(FLAGS.tesseract)
-    print(f'{"set":<48} {"images":>6} {"digits exact":>13} {"refused":>8} {"tesseract exact":>16}')
+    print(f'{"set":<48} {"images":>6} {"digits exact":>13} {"refused":>8} {"tesseract exact":>16}'
+          + (f' {"cuts only":>10} {"line reader only":>17}' if line_module else ''))
     for name, (pages, truth) in make_sets(test, synthetic, negatives, FLAGS.num).items():
-        texts = synthetic.read_texts(module, pages)
+        texts = synthetic.read_texts(module, pages, line_module)
         ours = np.mean([read_right(text, t) for text, t in zip(texts, truth)])
         refused = np.mean([reader.REFUSED in text for text in texts])
         theirs = '-'
         if use_tesseract:
             read = tesseract_reads(FLAGS.tesseract, pages)
             theirs = f'{100 * np.mean([read_right(x, t) for x, t in zip(read, truth)]):.1f}%'
-        print(f'{name:<48} {len(pages):>6} {100 * ours:>12.1f}% {100 * refused:>7.1f}% {theirs:>16}', flush=True)
-
+        alone = ''
+        if line_module:
+            cuts, whole = synthetic.read_texts(module, pages), line_reader_texts(line_module, pages)
+            alone = (f' {100 * np.mean([read_right(x, t) for x, t in zip(cuts, truth)]):>9.1f}%'
+                     f' {100 * np.mean([read_right(x, t) for x, t in zip(whole, truth)]):>16.1f}%')
+        print(f'{name:<48} {len(pages):>6} {100 * ours:>12.1f}% {100 * refused:>7.1f}% {theirs:>16}{alone}',
+              flush=True)
 
 if __name__ == '__main__':
     cli.run(main, 'read_numbers', flags_help=cli.script_flags_help)

@@ -114,7 +114,8 @@ def smoke_config(tmp_dir, data_dir, **overrides):
                   warmup_steps=5, augment=False, blur=0.0, logdir=os.path.join(tmp_dir, 'logs'),
                   run_name='smoke',
                   export_dir=os.path.join(tmp_dir, 'models', 'smoke'), steps_per_loop=10,
-                  log_every_steps=10, eval_every_steps=30, checkpoint_every_steps=20, eval_batch_size=64)
+                  log_every_steps=10, eval_every_steps=30, checkpoint_every_steps=20, eval_batch_size=64,
+                  line_steps=0)
     values.update(overrides)
     return config.TrainConfig(**values)
 
@@ -158,6 +159,26 @@ def real_model(real_data_dir, tmp_path_factory):
                            checkpoint_every_steps=300, augment=True, blur=0.5, eval_batch_size=384)
         return cfg, experiment.train_and_evaluate(cfg, log=lambda line: None)
     return once_per_session(tmp_path_factory, 'real_model', train)
+
+
+LINE_TEST_STEPS = 600  # the shared line reader's training: the tests' margins were measured on it
+
+
+@pytest.fixture(scope='session')
+def line_export(real_model, tmp_path_factory):
+    """real_model's run and export, copied, then the line reader trained after it as the default recipe does
+    (--line_steps=LINE_TEST_STEPS), into the same export: (config, results)."""
+    def train(folder):
+        import dataclasses
+        import shutil
+
+        from digits.training import experiment
+        cfg = dataclasses.replace(real_model[0], logdir=os.path.join(folder, 'logs'), line_steps=LINE_TEST_STEPS,
+                                  export_dir=os.path.join(folder, 'models', 'lines'))
+        shutil.copytree(real_model[0].run_dir, cfg.run_dir)
+        shutil.copytree(real_model[0].export_dir, cfg.export_dir)
+        return cfg, experiment.train_and_evaluate(cfg, log=lambda line: None)
+    return once_per_session(tmp_path_factory, 'line_export', train)
 
 
 SERVE_MAX_BODY_MB = 0.5  # the shared server's --max_body_mb: small enough to test cheaply

@@ -123,7 +123,7 @@ def run_module_script(path, *args):
 
 @pytest.mark.parametrize('module,args,message', [
     ('digits.train', ['--batch_size=-3'], '--batch_size (-3) must be positive'),
-    ('digits.train', ['--arch=resnet'], "flag --arch=resnet: value should be one of <cnn|simple>"),
+    ('digits.train', ['--arch=resnet'], "flag --arch=resnet: value should be one of <cnn|simple|line>"),
     ('digits.train', ['--model=cnn'], '--model is --arch in digits.train (--model names an export in evaluate, '
                                       'predict and serve)'),
     ('digits.train', ['--epochs=many'], "flag --epochs=many: invalid literal for int() with base 10: 'many'"),

@@ -1,6 +1,7 @@
 """digits.config: defaults, derived names, and one-line errors naming the flag and its value."""
 import dataclasses
 import datetime
+import os
 import subprocess
 import sys
 
@@ -102,7 +103,7 @@ def test_the_derived_resume_rule_and_hparams_are_the_declared_ones():
                                    'label_smoothing', 'ema_decay', 'augment', 'augment_strength', 'augment_until',
                                    'negatives',
                                    'precision', 'strategy', 'seed', 'blur', 'flip', 'width', 'blocks',
-                                   'convs_per_block', 'first_block_convs', 'tta', 'ensemble'}
+                                   'convs_per_block', 'first_block_convs', 'tta', 'ensemble', 'line_steps'}
 
 
 def test_adding_a_field_adds_its_flag_check_resume_rule_and_hparam():
@@ -166,3 +167,16 @@ def test_serve_errors_name_the_flag_and_its_value(args, message):
     with pytest.raises(DigitsError) as error:
         serve_config(*args)
     assert str(error.value).startswith(message), str(error.value)
+
+
+def test_the_line_readers_flagfile_is_the_recipe_the_default_trains_it_with():
+    """configs/lines.cfg (the line reader alone) and the default recipe's line reader (--line_steps) are one
+    recipe: LINE_RECIPE for LINE_STEPS steps."""
+    values = flags.FlagValues()
+    config.define_train_flags(values)
+    values(['prog', f'--flagfile={os.path.join(ROOT, "configs", "lines.cfg")}', '--run_name=x'])
+    alone = config.train_config_from_flags(values)
+    nested = config.TrainConfig(run_name='r', export_dir='models/r').line_reader_config()
+    assert alone.train_steps == nested.train_steps == config.LINE_STEPS
+    assert all(getattr(alone, k) == getattr(nested, k) == v for k, v in config.LINE_RECIPE.items())
+    assert (nested.run_dir, nested.export_dir) == (os.path.join('logs', 'r', 'line_reader'), 'models/r/line_reader')

@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 from conftest import ROOT, TINY_TEST, make_digits, run_module, smoke_config
 
-from digits.data import arrays, pipeline
+from digits.data import arrays, pipeline, synthetic_lines
 from digits.errors import DigitsError
-from digits.training import distribute, experiment, loop, model
+from digits.training import ctc, distribute, experiment, loop, model
 
 GLOBAL_BATCH = 32
 
@@ -65,6 +65,33 @@ def test_one_step_is_the_same_on_1_2_and_4_replicas(name, l2):
     assert all(np.abs(u).max() > 0 for u in reference[:2]), 'the step changed nothing'
     for replicas in (1, 2, 4):
         updates = [w - w0 for w, w0 in zip(one_sgd_step(replicas, name, l2, initial), initial)]
+        for index, (got, want) in enumerate(zip(updates, reference)):
+            assert_same_update(got, want, 0.03, f'{replicas} replicas, weight {index}')
+
+
+def one_line_step(replicas: int, initial: list) -> list:
+    """The line reader's weights after one plain-SGD step (CTC) on the same global batch of lines."""
+    strategy = strategy_for(replicas)
+    split = arrays.Split(*make_digits(256, 5))
+    with strategy.scope():
+        net = model.create('line')
+        for variable, value in zip(net.weights, initial):
+            variable.assign(value)
+        state = loop.create_state(net, tf.keras.optimizers.SGD(0.05))
+    dataset = strategy.distribute_datasets_from_function(
+        lambda ctx: synthetic_lines.train_dataset(split, GLOBAL_BATCH, seed=0, input_context=ctx))
+    train_fn = loop.make_train_fn(strategy, state, GLOBAL_BATCH, objective=ctc.line_objective())
+    assert np.isfinite(float(train_fn(iter(dataset), tf.constant(1))['loss']))
+    return [v.numpy() for v in net.weights]
+
+
+def test_the_line_readers_step_is_the_same_on_1_and_2_replicas():
+    """The line reader is trained by the same step: its CTC loss averaged over the global batch of lines."""
+    initial = [v.numpy() for v in model.create('line').weights]
+    reference = [w - w0 for w, w0 in zip(one_line_step(0, initial), initial)]
+    assert all(np.abs(u).max() > 0 for u in reference[:2]), 'the step changed nothing'
+    for replicas in (1, 2):
+        updates = [w - w0 for w, w0 in zip(one_line_step(replicas, initial), initial)]
         for index, (got, want) in enumerate(zip(updates, reference)):
             assert_same_update(got, want, 0.03, f'{replicas} replicas, weight {index}')
 
@@ -172,7 +199,8 @@ def test_multi_worker_on_localhost(tmp_path, tiny_data_dir):
     logdir, export_dir = tmp_path / 'logs', tmp_path / 'models' / 'mw'
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'scripts', 'launch_multi_worker.py'), '--num_workers=2',
-         '--timeout=150', '--', '--strategy=multi_worker', '--arch=simple', f'--data_dir={tiny_data_dir}',
+         '--timeout=150', '--', '--strategy=multi_worker', '--arch=simple', '--line_steps=0',
+         f'--data_dir={tiny_data_dir}',
          '--batch_size=32', '--train_steps=12', '--steps_per_loop=4', '--log_every_steps=4',
          '--eval_every_steps=12', '--checkpoint_every_steps=8', f'--logdir={logdir}', '--run_name=mw',
          f'--export_dir={export_dir}'],

@@ -10,8 +10,11 @@ import pytest
 import tensorflow as tf
 from conftest import ROOT, TINY_TEST, run_module, smoke_config
 
+from digits import config
 from digits.errors import DigitsError
-from digits.training import experiment, loop
+from digits.reading import prediction
+from digits.reporting import summaries
+from digits.training import evaluation, experiment, loop
 
 QUIET = dict(log=lambda line: None)
 
@@ -24,13 +27,14 @@ def copy_run(cfg, tmp_path):
                                        if f.name not in ('logdir', 'export_dir')})
 
 
-@pytest.mark.parametrize('extra', [[], ['--ensemble=2']])  # an ensemble: every member's weights and batches
+@pytest.mark.parametrize('extra', [[], ['--ensemble=2'], ['--arch=line']])  # an ensemble: every member's weights
+# and batches; the line reader: its lines, composed on the fly
 def test_sigkill_then_rerun_ends_exactly_like_an_uninterrupted_run(tmp_path, tiny_data_dir, extra):
     proc = subprocess.run(
         [sys.executable, 'scripts/kill_and_resume.py', f'--logdir={tmp_path}/logs', '--prefix=k',
-         '--kill_after_checkpoints=2', f'--data_dir={tiny_data_dir}', '--arch=simple', '--batch_size=32',
-         '--train_steps=120', '--steps_per_loop=10', '--checkpoint_every_steps=40', '--eval_every_steps=60',
-         '--deterministic', *extra],
+         '--kill_after_checkpoints=2', f'--data_dir={tiny_data_dir}', '--arch=simple', '--line_steps=0',
+         '--batch_size=32', '--train_steps=120', '--steps_per_loop=10', '--checkpoint_every_steps=40',
+         '--eval_every_steps=60', '--deterministic', *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert 'killed k-killed with SIGKILL after 2 checkpoint(s)' in proc.stdout
@@ -49,6 +53,36 @@ def test_finished_run_is_not_trained_again(smoke_run, tmp_path):
     assert len(lines) == 1 and 'already finished at step 60' in lines[0]
     assert before == {f: os.path.getmtime(os.path.join(cfg.run_dir, 'checkpoints', f))
                       for f in os.listdir(os.path.join(cfg.run_dir, 'checkpoints'))}
+
+
+def test_the_line_reader_trains_after_the_digit_model_into_the_same_export(tmp_path, tiny_data_dir):
+    """--line_steps: one run, one export; the line reader's run and export inside the digit model's; rerun,
+    nothing is trained again; models/latest is the digit model's export."""
+    cfg = smoke_config(str(tmp_path), tiny_data_dir, line_steps=20, train_steps=20, eval_every_steps=20)
+    lines = []
+    results = experiment.train_and_evaluate(cfg, log=lines.append)
+    line_run = os.path.join(cfg.run_dir, config.LINE_READER)
+    assert results[config.LINE_READER]['global_step'] == 20 and results[config.LINE_READER]['test_examples'] == 1000
+    assert os.path.isfile(os.path.join(line_run, 'results.json'))
+    assert os.path.isfile(os.path.join(cfg.export_dir, config.LINE_READER, 'saved_model.pb'))
+    assert os.path.realpath(os.path.join(tmp_path, 'models', 'latest')) == os.path.realpath(cfg.export_dir)
+    assert any(line.startswith('done   test exact lines') for line in lines)
+    # TensorBoard: its scalars, the lines it trains on, and at each evaluation the test lines it read.
+    assert {'eval/loss', 'eval/accuracy'} <= set(summaries.read_scalars(os.path.join(line_run, 'eval')))
+    assert 'train/inputs' in summaries.read_events(os.path.join(line_run, 'train'), 'images')
+    read = summaries.read_events(os.path.join(line_run, 'eval'), 'images')['eval/lines_read']
+    assert [step for step, _ in read] == [20]
+    assert prediction.Reader.load(cfg.export_dir).line_model is not None
+    line_export = os.path.join(cfg.export_dir, config.LINE_READER)
+    with pytest.raises(DigitsError, match=r"is a line reader's export: give the export that holds it"):
+        prediction.Reader.load(line_export)
+    with pytest.raises(DigitsError, match=r"is a line reader's export: give the export that holds it"):
+        evaluation.evaluate_saved(config.EvalConfig(model=line_export, data_dir=tiny_data_dir), **QUIET)
+    with pytest.raises(DigitsError, match=r'trained the line reader, which reads lines, not digits'):
+        evaluation.evaluate_saved(config.EvalConfig(run_dir=line_run, data_dir=tiny_data_dir), **QUIET)
+    again = []
+    assert experiment.train_and_evaluate(cfg, log=again.append) == results
+    assert len(again) == 2 and all('already finished' in line for line in again)
 
 
 @pytest.mark.parametrize('flag,value', [('batch_size', 64), ('arch', 'simple'), ('dataset', 'fashion_mnist'),

@@ -202,3 +202,48 @@ def test_the_python_reader_reads_a_tflite_file_without_tensorflow(real_model, li
     lite = json.loads(proc.stdout.strip().splitlines()[-1])
     saved = prediction.Reader.load(real_model[0].export_dir).read(path)
     assert lite['text'] == saved['text'] and [d['box'] for d in lite['digits']] == [d['box'] for d in saved['digits']]
+
+
+def test_the_line_reader_converts_beside_the_digit_model_and_reads_as_its_export(line_export, tmp_path):
+    """digits.convert on an export holding a line reader also writes FILE.lines.tflite, checked on the test
+    lines; its frames are the SavedModel's for lines of any width."""
+    cfg, lines = line_export[0], []
+    output = tmp_path / 'digits.tflite'
+    figures = litert.convert_export(config.ConvertConfig(cfg.export_dir, str(output), 'none', data_dir=cfg.data_dir),
+                                    log=lines.append)
+    line = figures[config.LINE_READER]
+    assert litert.line_reader_file(str(output)) == str(tmp_path / 'digits.lines.tflite')
+    assert os.path.isfile(tmp_path / 'digits.lines.tflite')
+    assert abs(line['litert_exact_lines'] - line['saved_model_exact_lines']) <= 0.001  # a line of 1,000 at most
+    assert any(text.startswith('digits.convert: the line reader reads 1000 test lines exactly') for text in lines)
+    module = saved_model.load(os.path.join(cfg.export_dir, config.LINE_READER), lines=True)
+    lite = litert.load(litert.line_reader_file(str(output)), lines=True)
+    rng = np.random.default_rng(0)
+    for width in (28, 120, 400):
+        batch = rng.random((3, 28, width)).astype(np.float32)
+        np.testing.assert_allclose(lite(batch)['probabilities'], module.serve(batch)['probabilities'].numpy(),
+                                   atol=1e-4)
+    with pytest.raises(DigitsError, match='a digits .tflite has one, taking "images"'):
+        litert.load(litert.line_reader_file(str(output)))  # a line reader's file is no digit model
+
+
+def test_the_python_reader_reads_numbers_written_fast_from_tflite_files_without_tensorflow(line_export, tmp_path):
+    """digits.Reader.load on a .tflite with its .lines.tflite beside it, TensorFlow unimportable, reads numbers
+    whose digits touch as digits.Reader on the export does."""
+    from test_predict import write_touching_numbers
+    cfg = line_export[0]
+    output = tmp_path / 'digits.tflite'
+    litert.convert_export(config.ConvertConfig(cfg.export_dir, str(output), 'none', data_dir=cfg.data_dir),
+                          log=lambda line: None)
+    paths, _ = write_touching_numbers(str(tmp_path), 6, seed=1)
+    code = ('import json, sys; import digits; reader = digits.Reader.load(sys.argv[1]); '
+            'readings = reader.read_many(sys.argv[2:]); '
+            "assert 'tensorflow' not in sys.modules and reader.line_model; print(json.dumps(readings))")
+    env = {**os.environ, **without_tensorflow(tmp_path)}
+    proc = subprocess.run([sys.executable, '-c', code, str(output), *paths], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lite = json.loads(proc.stdout.strip().splitlines()[-1])
+    saved = prediction.Reader.load(cfg.export_dir).read_many(paths)
+    assert [r['text'] for r in lite] == [r['text'] for r in saved]
+    assert [[d['box'] for d in r['digits']] for r in lite] == [[d['box'] for d in r['digits']] for r in saved]

@@ -6,8 +6,10 @@ import tensorflow as tf
 from digits import config
 from digits.training import model
 
+DIGIT_MODELS = sorted(set(model.ARCHITECTURES) - {'line'})
 
-@pytest.mark.parametrize('name', sorted(model.ARCHITECTURES))
+
+@pytest.mark.parametrize('name', DIGIT_MODELS)
 def test_logits_shape_and_dtype(name):
     net = model.create(name)
     logits = net(tf.random.uniform([5, 28, 28, 1]), training=False)
@@ -103,8 +105,16 @@ def test_the_dataset_decides_the_input_shape_and_classes():
     from digits.data import datasets
     shapes = datasets.DatasetSpec(name='shapes', description='shapes', class_names=('a', 'b', 'c'), files=(),
                                   cache_subdir='x', image_shape=(20, 24))
-    for name in sorted(model.ARCHITECTURES):
+    for name in DIGIT_MODELS:
         assert model.create(name, dataset=shapes)(tf.zeros([2, 20, 24, 1])).shape == (2, 3)
+
+
+def test_the_line_reader_reads_lines_of_any_width_into_a_frame_per_4_columns():
+    """Logits over the digits, "not a digit" and the blank, for lines of any width (a multiple of 4)."""
+    net = model.create('line')
+    for width in (28, 224, 400):
+        logits = net(tf.random.uniform([3, 28, width, 1]), training=False)
+        assert logits.shape == (3, width // 4, 12) and logits.dtype == tf.float32
 
 
 def test_create_for_builds_the_architecture_flags_describe():

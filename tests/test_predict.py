@@ -242,3 +242,36 @@ def test_the_python_reader_says_what_is_wrong_in_one_line(real_model, image, mes
     with pytest.raises(DigitsError) as error:
         reader_.read(image)
     assert message in str(error.value) and '\n' not in str(error.value), str(error.value)
+
+
+# Of write_touching_numbers(30, seed=0), conftest.line_export read 13, 17 and 16 exactly and real_model alone 2,
+# 2 and 1 (default kernels, TF_ENABLE_ONEDNN_OPTS=0, taskset -c 0, on one machine); the bounds leave room for others.
+LINES_AT_LEAST, CUTS_AT_MOST = 8, 6
+
+
+def write_touching_numbers(directory, count: int, seed: int) -> tuple[list[str], list[str]]:
+    """PNG files of pen numbers of 2-4 digits written fast (support.synthetic.touching_pen_number: each
+    digit pushed against the one before until their ink touches), pens 8-16 px: (paths, texts)."""
+    rng = np.random.default_rng(seed)
+    paths, texts = [], []
+    for i in range(count):
+        number = rng.integers(0, 10, int(rng.integers(2, 5)))
+        page = synthetic.touching_pen_number(number, int(rng.choice([8, 12, 16])))
+        paths.append(os.path.join(directory, f'fast-{i}.png'))
+        Image.fromarray((page[..., 0] * 255).astype(np.uint8)).save(paths[-1])
+        texts.append(''.join(map(str, number)))
+    return paths, texts
+
+
+def test_numbers_written_fast_are_read_with_the_line_reader_in_the_export(line_export, real_model, tmp_path):
+    """digits.predict on files of numbers whose digits touch: the export with its line reader (the default
+    recipe's shape: the digit model, then the line reader, one folder) reads far more of them exactly than
+    the same digit model alone (real_model's export), which cuts them."""
+    paths, texts = write_touching_numbers(str(tmp_path), 30, seed=0)
+    exact = {}
+    for name, export in (('lines', line_export[0].export_dir), ('cuts', real_model[0].export_dir)):
+        out = tmp_path / f'{name}.json'
+        proc = run_module('digits.predict', f'--model={export}', f'--output_json={out}', *paths)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        exact[name] = sum(r['text'] == t for r, t in zip(json.loads(out.read_text()), texts))
+    assert exact['lines'] >= LINES_AT_LEAST and exact['cuts'] <= CUTS_AT_MOST, exact

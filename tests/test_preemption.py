@@ -30,7 +30,7 @@ def test_signal_stop_saves_at_the_current_step_and_raises():
 
 def start_training(tmp_path, data_dir, *extra):
     """digits.train on the tiny data, long enough to be interrupted, printing unbuffered."""
-    args = [sys.executable, '-m', 'digits.train', f'--data_dir={data_dir}', '--arch=simple',
+    args = [sys.executable, '-m', 'digits.train', f'--data_dir={data_dir}', '--arch=simple', '--line_steps=0',
             '--batch_size=32', '--steps_per_loop=5', '--log_every_steps=5', '--checkpoint_every_steps=100000',
             f'--logdir={tmp_path}/logs', '--run_name=r', f'--export_dir={tmp_path}/models/r', *extra]
     env = dict(os.environ, PYTHONUNBUFFERED='1')
@@ -78,7 +78,7 @@ def test_signal_saves_checkpoint_and_exits_cleanly(tmp_path, tiny_data_dir, sign
 def test_sigterm_to_one_worker_stops_all_workers_at_the_same_checkpoint(tmp_path, tiny_data_dir):
     """multi_worker: TensorFlow's PreemptionCheckpointHandler spreads one worker's SIGTERM to all."""
     ports, procs = local_cluster.free_ports(2), []
-    args = [sys.executable, '-m', 'digits.train', '--strategy=multi_worker', '--arch=simple',
+    args = [sys.executable, '-m', 'digits.train', '--strategy=multi_worker', '--arch=simple', '--line_steps=0',
             f'--data_dir={tiny_data_dir}', '--batch_size=32', '--train_steps=100000', '--steps_per_loop=5',
             '--log_every_steps=5', '--checkpoint_every_steps=100000', f'--logdir={tmp_path}/logs',
             '--run_name=mw', f'--export_dir={tmp_path}/models/mw']

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT
 
 from digits.data import arrays
+from digits.data.line_format import FRAME_COLUMNS, NOT_A_DIGIT
 from digits.errors import DigitsError
 from digits.export import saved_model
 from digits.reading import drawing, reader, segment
@@ -139,3 +140,46 @@ def test_read_numbers_measures_every_set_end_to_end(real_model):
     for name in ['spaced MNIST numbers', 'touching MNIST pairs', 'single MNIST digits', 'pages with no digit',
                  *papers]:
         assert any(row.startswith(name) for row in rows), (name, proc.stdout)
+
+
+def line_reading(path: dict, sure: float):
+    """A stand-in line reader: frame t of every line reads path.get(t) (the blank elsewhere) at `sure`; it
+    records the shapes it was called with."""
+    calls = []
+
+    def read(lines: np.ndarray) -> np.ndarray:
+        calls.append(lines.shape)
+        frames = np.full((len(lines), lines.shape[2] // FRAME_COLUMNS, NOT_A_DIGIT + 2), 0.0, np.float32)
+        frames[..., -1] = 1.0
+        for t, k in path.items():
+            frames[:, t] = (1 - sure) / (NOT_A_DIGIT + 1)
+            frames[:, t, k] = sure
+        return frames
+
+    return read, calls
+
+
+def touching_blobs() -> np.ndarray:
+    """Two filled squares whose ink touches: one piece twice as wide as it is tall."""
+    ink = np.zeros((28, 60), np.uint8)
+    ink[4:24, 6:30] = ink[4:24, 30:54] = 255
+    return drawing.ink_on_paper(ink)
+
+
+def test_digits_that_touch_are_read_by_the_line_reader_in_one_call():
+    model, calls = line_reading({2: 4, 5: 7}, sure=0.9)
+    pages = [touching_blobs(), drawing.ink_on_paper(np.pad(np.full((20, 4), 255, np.uint8), 4))]
+    touching, bar = reader.read_all(pages, bars_and_a_blob, ['blobs', 'bar'], model)
+    assert reader.text_of(touching) == '47' and len(calls) == 1 and calls[0][0] == 2
+    assert all(0 <= r.box[0] < r.box[2] <= pages[0].shape[1] for r in touching)
+    assert touching[0].box[2] <= touching[1].box[2] and touching[0].image.shape == (28, 28)
+    assert reader.text_of(bar) == '1'  # one digit alone: the cuts' reading, though the line reader read more
+
+
+def test_the_cuts_reading_stays_where_the_line_reader_is_unsure_or_reads_a_mark():
+    unsure, _ = line_reading({2: 4, 5: 7}, sure=reader.LINE_CONFIDENCE - 0.1)
+    cuts = reader.text_of(reader.read(touching_blobs(), bars_and_a_blob, 'blobs'))
+    assert reader.text_of(reader.read(touching_blobs(), bars_and_a_blob, 'blobs', unsure)) == cuts != '47'
+    bar = drawing.ink_on_paper(np.pad(np.full((20, 4), 255, np.uint8), 4))
+    marks, _ = line_reading({0: 1, 2: NOT_A_DIGIT}, sure=0.9)
+    assert reader.text_of(reader.read(bar, bars_and_a_blob, 'bar', marks)) == '1'

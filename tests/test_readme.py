@@ -49,7 +49,8 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one():
 def test_readme_is_short_and_has_no_dates_or_issue_numbers():
     text = read('README.md')
     assert len(text.splitlines()) <= MAX_LINES and len(text.encode()) <= MAX_BYTES
-    assert not re.findall(r'\b20\d\d\b|\b\d{4}-\d\d-\d\d\b', text), 'dates belong in docs/experiments/'
+    # A year of this project's (a step count such as 2000 is not one).
+    assert not re.findall(r'\b20[1-3]\d\b|\b\d{4}-\d\d-\d\d\b', text), 'dates belong in docs/experiments/'
     assert not re.findall(r'(?i)\bissues? \d+|#\d+\b', text), 'issue numbers belong in docs/experiments/'
 
 

@@ -20,7 +20,7 @@ from conftest import ROOT, SERVE_CORS_ORIGIN, SERVE_MAX_BODY_MB, bomb_bytes, mak
 from PIL import Image
 
 from digits.export import saved_model
-from digits.reading import drawing, images, reader
+from digits.reading import drawing, images, prediction, reader
 from support import synthetic, traffic
 
 MAX_BODY_MB = SERVE_MAX_BODY_MB
@@ -363,3 +363,27 @@ def test_usage_errors_are_one_line(args, message):
                           timeout=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(f'digits.serve: error: {message}'), lines
+
+
+def test_api_predict_reads_numbers_written_fast_with_the_exports_line_reader(line_export, tmp_path):
+    """digits.serve on an export holding a line reader: /api/predict reads numbers whose digits touch as
+    digits.Reader reads them (the line reader's digits, boxes and probabilities), and TF Serving's predict
+    still answers the digit model's probabilities."""
+    from test_predict import write_touching_numbers
+    export = line_export[0].export_dir
+    paths, _ = write_touching_numbers(str(tmp_path), 4, seed=2)
+    want = prediction.Reader.load(export).read_many(paths)
+    proc, url, _ = traffic.start_server(export, cwd=ROOT)
+    try:
+        for path, expected in zip(paths, want):
+            with open(path, 'rb') as f:
+                status, answer, _ = request(url + '/api/predict', f.read())
+            answer = json.loads(answer)
+            assert status == 200 and answer['text'] == expected['text']
+            assert [d['box'] for d in answer['digits']] == [d['box'] for d in expected['digits']]
+        status, body, _ = request(url + '/v1/models/digits:predict',
+                                  json.dumps({'instances': np.zeros((1, 28, 28)).tolist()}).encode())
+        assert status == 200 and len(json.loads(body)['predictions'][0]['probabilities']) == 10
+    finally:
+        stdout, stderr = traffic.stop_server(proc)
+    assert 'digits.serve: stopped' in stdout and 'Traceback' not in stderr, stderr[-2000:]

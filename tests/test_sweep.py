@@ -14,8 +14,8 @@ UNIT = 0.5  # the fit-epoch, given: measuring it is digits.training.fit_epoch's 
 
 
 def tiny_args(data_dir):
-    return [f'--data_dir={data_dir}', '--arch=simple', '--batch_size=32', '--train_steps=4', '--steps_per_loop=2',
-            '--warmup_steps=1', '--validation_split=0.25', '--log_every_steps=2']
+    return [f'--data_dir={data_dir}', '--arch=simple', '--line_steps=0', '--batch_size=32', '--train_steps=4',
+            '--steps_per_loop=2', '--warmup_steps=1', '--validation_split=0.25', '--log_every_steps=2']
 
 
 def sweep_config(sweep_dir, train_args, **kwargs) -> config.SweepConfig:
@@ -31,7 +31,7 @@ def test_grid_ranks_the_runs_resumes_and_writes_the_best_flagfile(tiny_data_dir,
     """As a user runs it (python -m digits.sweep): a flagfile and train flags on the command line reach every
     point; then the table, the best flagfile and resuming."""
     sweep_dir, best, recipe = tmp_path / 'sweep', tmp_path / 'best.cfg', tmp_path / 'recipe.cfg'
-    recipe.write_text('--arch=simple\n--batch_size=32\n')
+    recipe.write_text('--arch=simple\n--batch_size=32\n--line_steps=0\n')
     argv = [f'--sweep_dir={sweep_dir}', '--grid=learning_rate=0.01,0.001', '--grid=seed=0,1', '--parallel=2',
             f'--fit_epoch_seconds={UNIT}', f'--best_flagfile={best}', f'--flagfile={recipe}',
             *tiny_args(tiny_data_dir)[3:], f'--data_dir={tiny_data_dir}']

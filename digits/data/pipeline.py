@@ -90,7 +90,8 @@ def eval_dataset(split: Split, global_batch: int,
     n = len(split)
     padded = -(-n // global_batch) * global_batch
     images = tf.constant(np.concatenate([split.images, np.zeros((padded - n,) + split.images.shape[1:], np.uint8)]))
-    labels = tf.constant(np.concatenate([split.labels, np.zeros(padded - n, np.uint8)]))
+    labels = tf.constant(np.concatenate([split.labels, np.zeros((padded - n,) + split.labels.shape[1:],
+                                                                split.labels.dtype)]))
     indices = tf.data.Dataset.range(padded).batch(global_batch)
     batches = shard_global_batches(indices.enumerate(), global_batch, input_context)
 

@@ -6,19 +6,24 @@ A file has one signature, as the export's serving_default: images float32 [n, 28
 serve function, traced with its variables frozen into constants; converting the SavedModel directory
 instead leaves them uninitialised, and the file reads ~10%). Only LiteRT's builtin ops: no Flex delegate.
 """
+import os
 import threading
 
 import numpy as np
 
 from digits import atomic
-from digits.data import arrays, datasets
+from digits.config import LINE_READER
+from digits.data import arrays, datasets, line_format
 from digits.errors import DigitsError
 from digits.export.signatures import FRAME, SIGNATURES
 from digits.native import quiet_native_stderr
 
 # The largest test-accuracy difference from the SavedModel (in points) a file of each kind may have.
 TOLERANCE_POINTS = {'none': 0.02, 'float16': 0.02, 'int8': 0.1}
-CALIBRATION_IMAGES = 500  # training images the int8 ranges are calibrated on
+CALIBRATION_IMAGES = 500  # training images (or lines) the int8 ranges are calibrated on
+# The line reader's tolerance, in TOLERANCE_POINTS: its 1,000 test lines make a line 0.1 points, so
+# that float32 and float16 may differ by one line of 1,000 and int8 by ten.
+LINE_TOLERANCE = 10
 
 
 def convert(module, image_shape: tuple[int, int], quantize: str, calibration: np.ndarray | None = None) -> bytes:
@@ -29,7 +34,26 @@ def convert(module, image_shape: tuple[int, int], quantize: str, calibration: np
     def serve(images):
         return module.serve(images)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], module)
+    return converted(tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], module),
+                     quantize, calibration)
+
+
+def convert_lines(module, quantize: str, calibration: np.ndarray | None = None) -> bytes:
+    """A loaded line reader's export as the bytes of a .tflite file taking lines float32 [n, HEIGHT, w] of any
+    width (a multiple of FRAME_COLUMNS); calibration: uint8 [n, HEIGHT, w] training lines (int8)."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, line_format.HEIGHT, None], tf.float32, name='lines')])
+    def serve(lines):
+        return module.serve(lines)
+
+    return converted(tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], module),
+                     quantize, calibration)
+
+
+def converted(converter, quantize: str, calibration: np.ndarray | None) -> bytes:
+    """The converter's file, quantized as asked (int8: calibrated on uint8 inputs, one at a time)."""
+    import tensorflow as tf
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize == 'float16':
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -47,46 +71,52 @@ def convert(module, image_shape: tuple[int, int], quantize: str, calibration: np
 
 class LiteModel:
     """A .tflite file's signature as a function: images [n, h, w] -> {output: array}, taking uint8 0-255 or
-    floats 0-1 as the export's serve function does.
+    floats 0-1 as the export's serve function does; or, a line reader's file (lines=True), lines [n, HEIGHT, w]
+    of any width.
 
     Thread-safe (one call at a time: a LiteRT interpreter is not)."""
 
-    def __init__(self, content: bytes, name: str):
+    def __init__(self, content: bytes, name: str, lines: bool = False):
         from ai_edge_litert.interpreter import Interpreter
         try:
             self._interpreter = Interpreter(model_content=content)
             signatures = self._interpreter.get_signature_list()
         except (ValueError, RuntimeError) as e:
             raise DigitsError(f'--model ({name}) is not a LiteRT model: {str(e).strip().splitlines()[0]}') from None
-        if len(signatures) != 1 or list(signatures.values())[0]['inputs'] != ['images']:
+        self._input = 'lines' if lines else 'images'
+        if len(signatures) != 1 or list(signatures.values())[0]['inputs'] != [self._input]:
             raise DigitsError(f'--model ({name}) has signatures {signatures}; a digits .tflite has one, '
-                              'taking "images"')
+                              f'taking "{self._input}"')
         self._runner = self._interpreter.get_signature_runner()
-        self.image_shape = tuple(int(d) for d in self._runner.get_input_details()['images']['shape_signature'][1:])
-        if self.image_shape != (FRAME, FRAME):
-            raise DigitsError(f'--model ({name}) takes images of shape {list(self.image_shape)}; a digits .tflite '
-                              f'takes [n, {FRAME}, {FRAME}]')
+        shape = [int(d) for d in self._runner.get_input_details()[self._input]['shape_signature'][1:]]
+        want = [line_format.HEIGHT, -1] if lines else [FRAME, FRAME]
+        if shape != want:
+            raise DigitsError(f'--model ({name}) takes {self._input} of shape {shape}; a digits .tflite takes '
+                              f'[n, {", ".join("w" if d < 0 else str(d) for d in want)}]')
+        self.image_shape = tuple(shape)
         self._lock = threading.Lock()
         with quiet_native_stderr():  # the first call announces LiteRT's CPU delegate
-            self(np.zeros((1, *self.image_shape), np.float32))
+            self(np.zeros((1, shape[0], FRAME), np.float32))
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         images = np.asarray(images)
         if images.dtype == np.uint8:
             images = SIGNATURES['serving_uint8'].to_model_input(images)
-        images = images.astype(np.float32).reshape(-1, *self.image_shape)
-        with self._lock:
-            return {name: np.array(value) for name, value in self._runner(images=images).items()}
+        width = images.shape[2] if self._input == 'lines' else self.image_shape[1]
+        images = images.astype(np.float32).reshape(-1, self.image_shape[0], width)
+        with self._lock:  # the runner resizes its input to each new shape
+            return {name: np.array(value) for name, value in self._runner(**{self._input: images}).items()}
 
 
-def load(path: str) -> LiteModel:
-    """A .tflite file, ready to read digits; DigitsError if it is not one digits can use."""
+def load(path: str, lines: bool = False) -> LiteModel:
+    """A .tflite file, ready to read digits (lines: a line reader's file); DigitsError if it is not one digits
+    can use."""
     try:
         with open(path, 'rb') as f:
             content = f.read()
     except OSError as e:
         raise DigitsError(f'--model ({path}) cannot be read: {e.strerror}') from None
-    return LiteModel(content, path)
+    return LiteModel(content, path, lines)
 
 
 def accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> tuple[float, np.ndarray]:
@@ -125,7 +155,39 @@ def convert_export(config, log=print) -> dict:
                           f'{config.quantize}: not written')
     atomic.write_bytes(config.output, content)
     log(f'digits.convert: wrote {config.output} ({len(content) / 1024:.0f} KB, {config.quantize})')
+    line_dir = os.path.join(config.model, LINE_READER)
+    if os.path.isfile(os.path.join(line_dir, 'saved_model.pb')):
+        figures[LINE_READER] = convert_line_reader(saved_model.load(line_dir, lines=True), data, config, log)
     return figures
+
+
+def convert_line_reader(module, data: arrays.Arrays, config, log) -> dict:
+    """Converts an export's line reader to line_reader_file(config.output), having checked the share of
+    test lines (synthetic_lines.fixed_lines of the test digits) it reads exactly against the SavedModel's."""
+    from digits.data import synthetic_lines
+    test = synthetic_lines.fixed_lines(data.test, synthetic_lines.EVAL_LINES, seed=0)
+    calibration = (synthetic_lines.fixed_lines(data.train, CALIBRATION_IMAGES, seed=1).images
+                   if config.quantize == 'int8' else None)
+    content = convert_lines(module, config.quantize, calibration)
+    output = line_reader_file(config.output)
+    saved = line_format.exact_share(np.concatenate([module.serve(test.images[i:i + 500])['probabilities'].numpy()
+                                                    for i in range(0, len(test), 500)]), test.labels)
+    lite = line_format.exact_share(LiteModel(content, output, lines=True)(test.images)['probabilities'], test.labels)
+    log(f'digits.convert: the line reader reads {len(test)} test lines exactly: LiteRT ({config.quantize}) '
+        f'{100 * lite:.2f}%, SavedModel {100 * saved:.2f}%')
+    allowed = TOLERANCE_POINTS[config.quantize] * LINE_TOLERANCE
+    if abs(lite - saved) * 100 > allowed:
+        raise DigitsError(f'the line reader\'s LiteRT file reads {100 * lite:.2f}% of the test lines against the '
+                          f'SavedModel\'s {100 * saved:.2f}%, beyond the {allowed:g} points allowed for '
+                          f'--quantize={config.quantize}: not written')
+    atomic.write_bytes(output, content)
+    log(f'digits.convert: wrote {output} ({len(content) / 1024:.0f} KB, {config.quantize})')
+    return {'litert_exact_lines': lite, 'saved_model_exact_lines': saved, 'bytes': len(content)}
+
+
+def line_reader_file(tflite: str) -> str:
+    """Where the line reader's LiteRT file lies beside a digit model's FILE.tflite: FILE.lines.tflite."""
+    return tflite[:-len('.tflite')] + '.lines.tflite'
 
 
 def evaluate_file(config, log=print) -> dict:

@@ -15,6 +15,7 @@ import uuid
 import keras
 import tensorflow as tf
 
+from digits.data import line_format
 from digits.errors import DigitsError
 from digits.export.signatures import SIGNATURES
 
@@ -36,10 +37,29 @@ class Classifier(tf.Module):
         return {'probabilities': tf.nn.softmax(logits), 'logits': logits}
 
 
-def save(model: keras.Model, export_dir: str, image_shape: tuple[int, int]):
-    """Exports `model` (taking images of image_shape) to export_dir, replacing what is there only once
-    the new export is complete."""
-    classifier = Classifier(model, image_shape)
+class LineReader(tf.Module):
+    """Wraps the line reader with the input conventions of the export: lines [N, line_format.HEIGHT, w] or
+    [N, line_format.HEIGHT, w, 1] of any width w (a multiple of 4), uint8 0-255 or float 0-1 -> {'probabilities',
+    'logits'} [N, w / 4, classes + 2], a frame every 4 columns (digits.training.ctc)."""
+
+    def __init__(self, model: keras.Model):
+        super().__init__()
+        self.model = model
+
+    @tf.function
+    def serve(self, lines):
+        x = tf.cast(lines, tf.float32)
+        if lines.dtype == tf.uint8:
+            x = x / 255.0
+        x = tf.reshape(x, [tf.shape(x)[0], line_format.HEIGHT, -1, 1])
+        logits = tf.cast(self.model(x, training=False), tf.float32)
+        return {'probabilities': tf.nn.softmax(logits), 'logits': logits}
+
+
+def save(model: keras.Model, export_dir: str, image_shape: tuple[int, int] | None):
+    """Exports `model` (taking images of image_shape; None: the line reader, taking lines) to export_dir,
+    replacing what is there only once the new export is complete."""
+    classifier = Classifier(model, image_shape) if image_shape else LineReader(model)
     signatures = {name: classifier.serve.get_concrete_function(tf.TensorSpec(None, signature.dtype, 'images'))
                   for name, signature in SIGNATURES.items()}
     parent = os.path.dirname(os.path.abspath(export_dir))
@@ -79,8 +99,19 @@ def link_latest(export_dir: str):
     os.replace(staging, link)
 
 
-def load(export_dir: str) -> tf.Module:
-    """Loads an export; its .serve(images) -> {'probabilities', 'logits'} takes either dtype."""
+def load(export_dir: str, lines: bool = False) -> tf.Module:
+    """Loads an export; its .serve(images) -> {'probabilities', 'logits'} takes either dtype. lines: the
+    export is a line reader's (LineReader), which reads lines, not digits; DigitsError if it is not."""
     if not os.path.isfile(os.path.join(export_dir, 'saved_model.pb')):
         raise DigitsError(f'--model ({export_dir}) is not an exported SavedModel (no saved_model.pb)')
-    return tf.saved_model.load(export_dir)
+    module = tf.saved_model.load(export_dir)
+    if reads_lines(module) != lines:
+        raise DigitsError(f'--model ({export_dir}) is a line reader\'s export: give the export that holds it, '
+                          f'{os.path.dirname(os.path.abspath(export_dir))}' if not lines else
+                          f'{export_dir} is not a line reader\'s export (digits.train --arch=line makes one)')
+    return module
+
+
+def reads_lines(module) -> bool:
+    """Whether a loaded export is a line reader's: its probabilities are per frame, [n, frames, classes]."""
+    return module.signatures['serving_default'].structured_outputs['probabilities'].shape.rank == 3

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from digits import atomic
-from digits.config import PredictConfig
+from digits.config import LINE_READER, PredictConfig
 from digits.errors import DigitsError
 from digits.reading import images, reader
 
@@ -20,14 +20,18 @@ class Reader:
     'digit', 'probability' and 'top3'), as digits.predict --output_json and the server's /api/predict answer;
     a refused mark is '?' in the text and None as a digit."""
 
-    def __init__(self, model):
-        """model: images [n, 28, 28] (uint8, or floats in [0, 1]) -> {'probabilities': [n, 10], ...}."""
-        self.model = model
+    def __init__(self, model, line_model=None):
+        """model: images [n, 28, 28] (uint8, or floats in [0, 1]) -> {'probabilities': [n, 10], ...};
+        line_model (optional): the line reader, lines [n, HEIGHT, w] -> {'probabilities': [n, w / 4, 12]},
+        which reads the numbers whose digits touch (digits.reading.reader.read_all)."""
+        self.model, self.line_model = model, line_model
 
     @classmethod
     def load(cls, path: str) -> 'Reader':
-        """The Reader of an export (models/<run>) or of a .tflite file (read without TensorFlow)."""
-        return cls(load_model(os.fspath(path)))
+        """The Reader of an export (models/<run>) or of a .tflite file (read without TensorFlow), with the
+        line reader it holds if it has one (<export>/line_reader, or <name>.lines.tflite beside the file)."""
+        path = os.fspath(path)
+        return cls(load_model(path), load_line_model(path))
 
     def read(self, image, name: str = 'the image') -> dict:
         """The reading of one image: a path, the bytes of a PNG, JPEG, GIF or BMP file, a PIL image, or a
@@ -39,7 +43,7 @@ class Reader:
         image that cannot be read."""
         names = names or [f"image {i}" for i in range(len(pictures))]
         pages = [as_pixels(picture, name) for picture, name in zip(pictures, names)]
-        readings = reader.read_all(pages, self.probabilities, names)
+        readings = reader.read_all(pages, self.probabilities, names, self.line_probabilities)
         for result in readings:
             if isinstance(result, DigitsError):
                 raise result
@@ -47,6 +51,11 @@ class Reader:
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         return self.model(batch)['probabilities']
+
+    @property
+    def line_probabilities(self):
+        """The line reader as read_all takes it, or None without one."""
+        return self.line_model and (lambda lines: self.line_model(lines)['probabilities'])
 
 
 def as_pixels(image, name: str) -> np.ndarray:
@@ -76,7 +85,7 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
     Each reading: {'file', 'text', 'digits': [{'digit', 'probability', 'top3', 'box'}, ...]}, and for an image
     of one digit also its 'digit', 'probability' and 'top3'.
     """
-    probabilities = Reader.load(config.model).probabilities
+    loaded = Reader.load(config.model)
     if config.save_preprocessed:
         atomic.check_writable(config.save_preprocessed, f'--save_preprocessed ({config.save_preprocessed})')
     decoded = {}
@@ -86,7 +95,8 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
         except DigitsError as e:
             decoded[path] = e
     readable = [path for path in config.files if not isinstance(decoded[path], DigitsError)]
-    read = dict(zip(readable, reader.read_all([decoded[p] for p in readable], probabilities, readable)))
+    read = dict(zip(readable, reader.read_all([decoded[p] for p in readable], loaded.probabilities, readable,
+                                              loaded.line_probabilities)))
     predictions, errors = [], []
     for path in config.files:  # one model call read every file; report them in the order given
         readings = read.get(path, decoded[path])
@@ -104,7 +114,7 @@ def classify_files(config: PredictConfig, log=print, warn=print) -> tuple[list[d
     return predictions, errors
 
 
-def load_model(model: str):
+def load_model(model: str, lines: bool = False):
     """model as a function: images [n, 28, 28] (uint8, or floats in [0, 1]) -> {'probabilities', 'logits'}
     as numpy. A .tflite file runs on LiteRT alone (TensorFlow is never imported); anything else is an
     export (the closure keeps its variables alive)."""
@@ -112,8 +122,19 @@ def load_model(model: str):
         from digits.export import litert
         return litert.load(model)
     from digits.export import saved_model
-    module = saved_model.load(model)
+    module = saved_model.load(model, lines)
     return lambda images: {name: value.numpy() for name, value in module.serve(images).items()}
+
+
+def load_line_model(model: str):
+    """The line reader that comes with model, as a function (see load_model), or None: an export's
+    <export>/line_reader, or a .tflite file's <name>.lines.tflite."""
+    if model.endswith('.tflite'):
+        from digits.export import litert
+        path = litert.line_reader_file(model)
+        return litert.load(path, lines=True) if os.path.isfile(path) else None
+    path = os.path.join(model, LINE_READER)
+    return load_model(path, lines=True) if os.path.isfile(os.path.join(path, 'saved_model.pb')) else None
 
 
 def describe_reading(readings: list) -> dict:

@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from digits.data.line_format import NOT_A_DIGIT
 from digits.errors import DigitsError
-from digits.reading import images, page, segment
+from digits.reading import images, lines, page, segment
 
 MAX_DIGITS = 12  # on one line
 MAX_SIDE = 1024  # the ink is segmented at most this many pixels on its long side
@@ -34,6 +35,9 @@ REFUSED = '?'  # a refused mark in a reading's text
 # must pay for itself: a W is not read as "1?7", while touching digits whose halves read confidently still
 # split (docs/experiments/2026-12-02-refusing.md measures it against the alternatives).
 DIGIT_COST = 1.0
+# The line reader's reading replaces the cuts' only if each of its symbols is at least this probable: a
+# letter's strokes that it reads as 1s it reads unsure, where touching digits it reads surely.
+LINE_CONFIDENCE = 0.6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,18 +87,23 @@ def between(start: np.ndarray, stop: np.ndarray, width: int) -> np.ndarray:
     return (columns >= start[:, None]) & (columns < stop[:, None])
 
 
-def read(image: np.ndarray, probabilities, name: str) -> list[Reading]:
+def read(image: np.ndarray, probabilities, name: str, line_probabilities=None) -> list[Reading]:
     """The digits in a decoded image [h, w, c] in [0, 1], left to right. probabilities: uint8 [n, 28, 28]
-    -> [n, classes], called once. DigitsError (naming `name`) for a blank image or too many digits."""
-    [result] = read_all([image], probabilities, [name])
+    -> [n, classes], called once; line_probabilities, the line reader's (see read_all). DigitsError (naming
+    `name`) for a blank image or too many digits."""
+    [result] = read_all([image], probabilities, [name], line_probabilities)
     if isinstance(result, DigitsError):
         raise result
     return result
 
 
-def read_all(pages: list[np.ndarray], probabilities, names: list[str]) -> list:
+def read_all(pages: list[np.ndarray], probabilities, names: list[str], line_probabilities=None) -> list:
     """read() for many images with one model call for all of them: for each image its readings, or the
-    DigitsError that says why it cannot be read."""
+    DigitsError that says why it cannot be read.
+
+    line_probabilities (optional): the line reader, lines [n, HEIGHT, w] -> frames [n, w / 4, classes + 2]
+    (digits.reading.lines), called once for all the images: an image whose digits touch is then read whole
+    by it (read_touching_as_lines)."""
     plans = []
     for image, name in zip(pages, names):
         try:
@@ -104,19 +113,49 @@ def read_all(pages: list[np.ndarray], probabilities, names: list[str]) -> list:
     batches = [plan.digits for plan in plans if isinstance(plan, Plan)]
     probs = np.asarray(probabilities(np.concatenate(batches))) if batches else None
     results, offset = [], 0
-    for plan, name in zip(plans, names):
+    for plan in plans:
         if isinstance(plan, DigitsError):
             results.append(plan)
             continue
         own, offset = probs[offset:offset + len(plan.digits)], offset + len(plan.digits)
         chosen = best_path(plan.spans, own, plan.num_slices, plan.extra_cost)
-        if len(chosen) > MAX_DIGITS:
-            results.append(DigitsError(f'{name}: {len(chosen)} digits found; digits reads one line of at most '
-                                       f'{MAX_DIGITS}'))
-            continue
         results.append([Reading(box_in_image(plan.crops[k], plan.scale, plan.shape), plan.digits[k], own[k])
                         for k in chosen])
-    return results
+    if line_probabilities is not None:
+        read_touching_as_lines(plans, results, line_probabilities)
+    return [too_many(result, name) for result, name in zip(results, names)]
+
+
+def too_many(result, name: str):
+    """result, or the DigitsError of a reading of more than MAX_DIGITS digits."""
+    if isinstance(result, list) and len(result) > MAX_DIGITS:
+        return DigitsError(f'{name}: {len(result)} digits found; digits reads one line of at most {MAX_DIGITS}')
+    return result
+
+
+def read_touching_as_lines(plans: list, results: list, line_probabilities):
+    """Replaces, in place, an image's readings by the line reader's reading of its whole ink (one model call
+    for all the images) where its digits touch: a piece of ink wider than one digit, or the line reader
+    reading more digits than the cuts found, none of them a mark (a letter's strokes read as 1s are not
+    digits that touch); and only if it is sure of every symbol (LINE_CONFIDENCE).
+    docs/experiments/2026-12-07-line-reader.md measures this rule against the others."""
+    readable = [i for i, plan in enumerate(plans) if isinstance(plan, Plan)]
+    read = lines.read_lines([plans[i].ink for i in readable], line_probabilities)
+    for i, (symbols, line) in zip(readable, read):
+        more = len(symbols) > len(results[i]) and all(s.label != NOT_A_DIGIT for s in symbols)
+        sure = all(s.probability >= LINE_CONFIDENCE for s in symbols)
+        if (plans[i].touching or more) and sure:
+            results[i] = [line_reading(symbol, line, plans[i]) for symbol in symbols]
+
+
+def line_reading(symbol: lines.Symbol, line: lines.Line, plan: 'Plan') -> Reading:
+    """A Reading of a symbol the line reader read: its box from its frames, the 28x28 of its ink there, and
+    its probabilities over the digits, a mark's share spread evenly over them (a mark reads as refused, as
+    the digit model's uniform answer for a mark does)."""
+    x0, y0, x1, y1 = lines.box_of(symbol, line)
+    piece = segment.Piece(x0, y0, x1, y1, plan.ink[y0:y1, x0:x1])
+    return Reading(box_in_image(piece, plan.scale, plan.shape), images.ink_to_mnist(piece.ink),
+                   lines.digit_probabilities(symbol))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +168,8 @@ class Plan:
     num_slices: int
     scale: float  # of the segmented ink to the image
     shape: tuple
+    ink: np.ndarray  # the segmented ink
+    touching: bool  # a piece of its ink is wider than one digit: digits that touch (or a wide mark)
 
 
 def plan_reading(image: np.ndarray, name: str) -> Plan:
@@ -151,7 +192,8 @@ def plan_reading(image: np.ndarray, name: str) -> Plan:
     crops = [compose(pieces, slices[i:j]) for i, j in spans]
     digits = np.stack([images.ink_to_mnist(crop.ink) for crop in crops])
     extra = np.array([DIGIT_COST + (SHORT_COST if crop.height < SHORT * line else 0.0) for crop in crops])
-    return Plan(spans, crops, digits, extra, len(slices), scale, image.shape)
+    touching = any(piece.width > segment.MAX_DIGIT_WIDTH * line for piece in pieces)
+    return Plan(spans, crops, digits, extra, len(slices), scale, image.shape, ink, touching)
 
 
 def slice_pieces(pieces: list[segment.Piece], line: int) -> list[Slice]:

@@ -8,10 +8,17 @@ import numpy as np
 
 from digits import atomic
 from digits import config as config_lib
-from digits.data import arrays, datasets, pipeline
+from digits.data import arrays, datasets, line_format, pipeline, synthetic_lines
+from digits.reading import lines as reading_lines
 from digits.reporting import analysis, summaries
 
 INPUT_GRID = 32  # Training inputs shown in TensorBoard.
+LINE_GRID = 16  # and the line reader's training lines, and the lines it read at each evaluation
+
+
+def line_text(labels) -> str:
+    """A line's labels as text: its digits, '?' for a mark that is not a digit."""
+    return ''.join('?' if k == line_format.NOT_A_DIGIT else str(k) for k in labels if k != line_format.PAD)
 
 
 def write_run_summaries(writers: summaries.Writers, config: config_lib.TrainConfig, train_split: arrays.Split,
@@ -22,6 +29,13 @@ def write_run_summaries(writers: summaries.Writers, config: config_lib.TrainConf
     writers.text('train', step, 'flags', '\n'.join(
         ['| flag | value |', '| --- | --- |'] + [f'| {k} | {v} |' for k, v in dataclasses.asdict(config).items()]))
     writers.hparams({k: getattr(config, k) for k in config_lib.hyperparameters(type(config))}, trial_id=config.run_name)
+    if config.arch == 'line':
+        images, labels = next(iter(synthetic_lines.train_dataset(train_split, config.batch_size, config.seed,
+                                                                 start_step=step)))
+        figure = analysis.digits_figure(images.numpy()[:LINE_GRID], [line_text(row) for row in labels.numpy()],
+                                        columns=2, title=f'training lines at step {step}')
+        writers.images('train', step, 'inputs', [analysis.to_png(figure)])
+        return
     # After augmentation, as trained on.
     images, labels = next(iter(pipeline.train_dataset_for(config, train_split, start_step=step)))
     if config.ensemble > 1:  # [b, members, ...]: the first member's batch
@@ -45,6 +59,8 @@ def make_eval_report(writers: summaries.Writers, config: config_lib.TrainConfig,
     writes them."""
     if not writers.active or not reports_evaluations(config):
         return None
+    if config.arch == 'line':
+        return make_line_eval_report(writers, model, split)
     names = datasets.DATASETS[config.dataset].class_names
 
     def on_eval(step: int, metrics: dict):
@@ -55,6 +71,21 @@ def make_eval_report(writers: summaries.Writers, config: config_lib.TrainConfig,
                        [analysis.to_png(analysis.confusion_figure(result.confusion(), names))])
         writers.images('eval', step, 'worst_errors',
                        [analysis.to_png(analysis.errors_figure(result, split.images, names))])
+        writers.histograms('train', step, model.trainable_variables)
+
+    return on_eval
+
+
+def make_line_eval_report(writers: summaries.Writers, model, split: arrays.Split):
+    """on_eval(step, metrics) for the line reader: the first LINE_GRID evaluation lines with what it read
+    (greedy CTC decoding, digits.reading.lines) and the truth, and the weight histograms."""
+
+    def on_eval(step: int, metrics: dict):
+        read = [reading_lines.text_of(reading_lines.decode(p)) for p in metrics['probabilities'][:LINE_GRID]]
+        titles = [f'{text}  ({"right" if text == line_text(truth) else "truth " + line_text(truth)})'
+                  for text, truth in zip(read, split.labels)]
+        figure = analysis.digits_figure(split.images[:LINE_GRID], titles, columns=2, title=f'lines read at step {step}')
+        writers.images('eval', step, 'lines_read', [analysis.to_png(figure)])
         writers.histograms('train', step, model.trainable_variables)
 
     return on_eval

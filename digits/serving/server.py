@@ -56,8 +56,11 @@ class DigitsApp:
     """A WSGI app around one model function (thread-safe: called from many threads at once)."""
 
     def __init__(self, servable: tf_serving.Servable, model: tf_serving.Model, *, max_body_bytes: int,
-                 cors_origin: str | None = None):
+                 cors_origin: str | None = None, line_model=None):
+        """line_model (optional): the export's line reader (digits.reading.prediction.load_line_model), which
+        /api/predict reads numbers whose digits touch with; TF Serving's APIs serve `model` alone."""
         self._servable, self._model, self._cors_origin = servable, model, cors_origin
+        self._line_probabilities = line_model and (lambda lines: line_model(lines)['probabilities'])
         self._files = load_static()
         self.max_body_bytes = max_body_bytes
         self._request_class = type('LimitedRequest', (Request,), {'max_content_length': max_body_bytes})
@@ -106,7 +109,8 @@ class DigitsApp:
         (a PNG data URL); for an image of one digit, that digit's fields at the top level too."""
         image = images.decode_image(request.get_data(cache=False), 'the request body')
         as_input = tf_serving.SIGNATURES['serving_uint8'].to_model_input  # the reader's uint8 frames
-        readings = reader.read(image, lambda frames: self._model(as_input(frames))['probabilities'], 'the request body')
+        readings = reader.read(image, lambda frames: self._model(as_input(frames))['probabilities'], 'the request body',
+                               self._line_probabilities)
         answer = prediction.describe_reading(readings)
         for digit, reading in zip(answer['digits'], readings):
             digit.update(probabilities=reading.probabilities.tolist(), image=png_data_url(reading.image))
@@ -320,7 +324,8 @@ def serve(config, log=print):
     batcher = batching.Batcher(model, max_batch_size=config.max_batch_size,
                                batch_timeout_micros=config.batch_timeout_micros) if config.enable_batching else None
     predict = batcher.predict if batcher else model
-    app = DigitsApp(servable, predict, max_body_bytes=int(config.max_body_mb * 1e6), cors_origin=config.cors_origin)
+    app = DigitsApp(servable, predict, max_body_bytes=int(config.max_body_mb * 1e6), cors_origin=config.cors_origin,
+                    line_model=prediction.load_line_model(servable.export_dir))
     warm_up(app, model, config.max_batch_size if batcher else 1)
     http = make_http_server(app, config)
     grpc_server = None

@@ -3,6 +3,8 @@
 The training run and this use the same evaluation (loop.make_evaluator), so evaluating a run's export
 reproduces the test accuracy in its results.json exactly. Imports no training assembly.
 """
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -48,6 +50,10 @@ def restore_model(root: str):
     moving average if the run kept one); returns (model, dataset name)."""
     run = run_dir.RunDir(root)
     config = train_config_from_stored(atomic.read_json(run.config_path))
+    if config.arch == 'line':
+        raise DigitsError(f'--run_dir ({root}) trained the line reader, which reads lines, not digits: its '
+                          f'results.json has its test lines; give the digit model\'s run, '
+                          f'{os.path.dirname(os.path.abspath(root))}')
     latest = tf.train.latest_checkpoint(run.checkpoint_dir)
     if latest is None:
         raise DigitsError(f'--run_dir ({root}) has no checkpoint in {run.checkpoint_dir}')

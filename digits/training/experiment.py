@@ -19,11 +19,11 @@ import tensorflow as tf
 import digits
 from digits import atomic
 from digits import config as config_lib
-from digits.data import arrays, datasets, pipeline
+from digits.data import arrays, datasets, line_format, pipeline, synthetic_lines
 from digits.errors import DigitsError
 from digits.export import saved_model
 from digits.reporting import reports, summaries
-from digits.training import distribute, loop, negatives, preemption, run_dir
+from digits.training import ctc, distribute, loop, negatives, preemption, run_dir
 from digits.training import model as model_lib
 from digits.training import optimizer as optimizer_lib
 
@@ -48,11 +48,28 @@ def train_and_evaluate(config: config_lib.TrainConfig, log=print) -> dict:
         results['wall_seconds'] = time.time() - wall_start
         if chief:
             atomic.write_json(run.results_path, results)
-            saved_model.link_latest(config.export_dir)
-            log(f'done   test accuracy {100 * results["test_accuracy"]:.2f}% on {results["test_examples"]} '
-                f'examples, {results["wall_seconds"]:.0f}s (first step after {results["time_to_first_step"]}s, '
-                f'peak memory {results["peak_memory_mb"]:.0f} MiB); results {run.results_path}, '
-                f'export {config.export_dir}')
+            log(f'done   test {"exact lines" if reads_lines(config) else "accuracy"} '
+                f'{100 * results["test_accuracy"]:.2f}% on {results["test_examples"]} '
+                f'{"lines" if reads_lines(config) else "examples"}, {results["wall_seconds"]:.0f}s (first step after '
+                f'{results["time_to_first_step"]}s, peak memory {results["peak_memory_mb"]:.0f} MiB); results '
+                f'{run.results_path}, export {config.export_dir}')
+    if config.line_steps and not reads_lines(config):
+        results = with_line_reader(config, results, run, chief, log)
+    if chief and not reads_lines(config):  # models/latest: what digits.predict and digits.serve read
+        saved_model.link_latest(config.export_dir)
+    return results
+
+
+def with_line_reader(config: config_lib.TrainConfig, results: dict, run: run_dir.RunDir, chief: bool, log) -> dict:
+    """Trains the line reader after the digit model (config.line_reader_config(): its run and export inside
+    this run's), or returns its stored results; the run's results gain them, as 'line_reader'."""
+    line = train_and_evaluate(config.line_reader_config(), log)
+    summary = {k: line[k] for k in ('test_accuracy', 'test_loss', 'test_examples', 'global_step', 'wall_seconds',
+                                    'weights_sha256')}
+    if results.get(config_lib.LINE_READER) != summary:
+        results = {**results, config_lib.LINE_READER: summary}
+        if chief:
+            atomic.write_json(run.results_path, results)
     return results
 
 
@@ -60,7 +77,7 @@ def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log)
     """Loads the data, builds or restores the train state, trains, evaluates and exports; returns results."""
     chief, task = distribute.is_chief(strategy), distribute.task_id(strategy)
     keras.utils.set_random_seed(config.seed)
-    spec, data = datasets.DATASETS[config.dataset], arrays.load(config.dataset, config.data_dir)
+    data = arrays.load(config.dataset, config.data_dir)
     train_split, eval_split, eval_name = split_for_training(data, config)
     digit_count = len(train_split)
     num_examples = digit_count + negatives.count_for(digit_count, config.negatives)
@@ -73,10 +90,12 @@ def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log)
             f'--run_name to train again')
         return finished
     train_split = with_negatives(config, train_split)  # after the check: a finished run needs no marks made
+    eval_split = line_split(config, eval_split) if reads_lines(config) else eval_split
     members = f' x {config.ensemble}' if config.ensemble > 1 else ''  # an ensemble of that many
     refusing = f' + {len(train_split) - digit_count} not digits' if len(train_split) > digit_count else ''
+    what = 'lines' if reads_lines(config) else 'examples'
     log(f'digits: {config.dataset} ({arrays.source_of(config.dataset, config.data_dir)}): {digit_count} train'
-        f'{refusing} / {len(eval_split)} {eval_name} examples, arch {config.arch}{members}, '
+        f'{refusing} / {len(eval_split)} {eval_name} {what}, arch {config.arch}{members}, '
         f'{strategy.num_replicas_in_sync} replica(s), {total_steps} steps '
         f'({total_steps / steps_per_epoch:.1f} epochs), run {run.root}')
 
@@ -85,14 +104,14 @@ def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log)
     saver = run_dir.checkpoint_manager(state.checkpoint(), run, task, chief)
     restore_latest(state.checkpoint(), run.checkpoint_dir, log)
     train_ds = strategy.distribute_datasets_from_function(
-        lambda ctx: pipeline.train_dataset_for(config, train_split, start_step=int(state.step.numpy()),
-                                               input_context=ctx))
+        lambda ctx: train_dataset(config, train_split, start_step=int(state.step.numpy()), input_context=ctx))
+    objective = objective_for(config)
     # Evaluation sees the weights' moving average when --ema_decay is set (optimizer.averaged_weights).
     run_eval = optimizer_lib.averaging(state.model, state.optimizer, loop.make_evaluator(
         strategy, lambda images: state.model(images, training=False), eval_split, config.eval_batch_size,
-        probabilities=reports.reports_evaluations(config)))
+        probabilities=reports.reports_evaluations(config), objective=objective_for(config, evaluation=True)))
     train_fn = loop.make_train_fn(strategy, state, config.batch_size, jit_compile=config.jit_compile,
-                                  label_smoothing=config.label_smoothing, negatives=bool(config.negatives))
+                                  objective=objective)
     writers = summaries.Writers(run.root if chief else None)
     reports.write_run_summaries(writers, config, train_split, int(state.step.numpy()))
     with create_stop(strategy, config, saver) as stop:
@@ -101,7 +120,7 @@ def train_in(config: config_lib.TrainConfig, strategy, run: run_dir.RunDir, log)
                                  steps_per_epoch=steps_per_epoch, log=log)
         outcome = loop.train(state, train_fn, iter(train_ds), total_steps=total_steps,
                              steps_per_loop=config.steps_per_loop, global_batch=config.batch_size, actions=actions,
-                             max_loss=loop.divergence_limit(spec.num_classes))
+                             max_loss=objective.max_loss)
     last_eval = next(action.last for action in actions if isinstance(action, loop.Evaluate))
     with optimizer_lib.averaged_weights(state.model, state.optimizer):
         results = finish_run(config, strategy, state, outcome=outcome, last_eval=last_eval or run_eval(),
@@ -152,13 +171,14 @@ def finish_run(config: config_lib.TrainConfig, strategy, state: loop.TrainState,
                'peak_memory_mb': peak_memory_mb(),
                'weights_sha256': weights_fingerprint(state.model), 'flags': dataclasses.asdict(config)}
     if eval_name != 'test':
-        test = run_eval_on(strategy, state.model, test_split, config.eval_batch_size)
+        test = run_eval_on(strategy, state.model, line_split(config, test_split) if reads_lines(config)
+                           else test_split, config.eval_batch_size, objective=objective_for(config, evaluation=True))
         results.update(test_accuracy=test['accuracy'], test_loss=test['loss'],
                        test_examples=test['num_examples'])
     check_finite_results(results)
     log(f'weights sha256 {results["weights_sha256"]} (worker {task})')
-    export_model(state.model, config.export_dir, datasets.DATASETS[config.dataset].image_shape, chief=chief,
-                 task=task)
+    export_model(state.model, config.export_dir, None if reads_lines(config)
+                 else datasets.DATASETS[config.dataset].image_shape, chief=chief, task=task)
     return results
 
 
@@ -176,9 +196,44 @@ def prepare_run_dir(config: config_lib.TrainConfig, chief: bool) -> run_dir.RunD
 
 
 def with_negatives(config: config_lib.TrainConfig, split: arrays.Split) -> arrays.Split:
-    """The training split with config's marks that are not digits after it (none with --negatives=0)."""
+    """The training split with config's marks that are not digits after it (none with --negatives=0). The
+    line reader's are letters, signs and scribbles, labelled line_format.NOT_A_DIGIT: two digits touching are
+    not a mark on a line."""
+    if reads_lines(config):
+        return negatives.with_negatives(split, config.negatives, config.seed, line_format.NOT_A_DIGIT,
+                                        kinds=('glyph', 'scribble'))
     return negatives.with_negatives(split, config.negatives, config.seed,
                                     datasets.DATASETS[config.dataset].num_classes)
+
+
+def reads_lines(config: config_lib.TrainConfig) -> bool:
+    """Whether the run trains the line reader (--arch=line) rather than a digit model."""
+    return config.arch == 'line'
+
+
+def objective_for(config: config_lib.TrainConfig, evaluation: bool = False) -> loop.Objective:
+    """What the run's model is trained on (or, evaluation, evaluated by): CTC over lines, or cross-entropy
+    over digits (in evaluation the plain one: no smoothing, and no marks in the evaluation sets)."""
+    num_classes = datasets.DATASETS[config.dataset].num_classes
+    if reads_lines(config):
+        return ctc.line_objective(num_classes)
+    if evaluation:
+        return loop.digit_objective(num_classes)
+    return loop.digit_objective(num_classes, label_smoothing=config.label_smoothing, negatives=bool(config.negatives))
+
+
+def train_dataset(config: config_lib.TrainConfig, split: arrays.Split, *, start_step: int, input_context):
+    """The run's endless training batches: lines composed from split's digits and marks, or its digits."""
+    if reads_lines(config):
+        return synthetic_lines.train_dataset(split, config.batch_size, config.seed, start_step=start_step,
+                                   input_context=input_context)
+    return pipeline.train_dataset_for(config, split, start_step=start_step, input_context=input_context)
+
+
+def line_split(config: config_lib.TrainConfig, split: arrays.Split) -> arrays.Split:
+    """synthetic_lines.EVAL_LINES lines composed once from an evaluation split's digits (the same for every
+    seed)."""
+    return synthetic_lines.fixed_lines(split, synthetic_lines.EVAL_LINES, seed=0)
 
 
 def split_for_training(data: arrays.Arrays, config: config_lib.TrainConfig):
@@ -241,8 +296,9 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, log) -> int 
     return step
 
 
-def export_model(model, export_dir: str, image_shape: tuple[int, int], *, chief: bool, task: int):
-    """The chief exports; the other workers must take part in saving too, so they write a copy and delete it."""
+def export_model(model, export_dir: str, image_shape: tuple[int, int] | None, *, chief: bool, task: int):
+    """The chief exports (image_shape None: a line reader); the other workers must take part in saving too,
+    so they write a copy and delete it."""
     if chief:
         saved_model.save(model, export_dir, image_shape)
         return
@@ -269,9 +325,11 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def run_eval_on(strategy, model, split: arrays.Split, batch_size: int) -> dict:
-    """Evaluates a Keras model on split once."""
-    return loop.make_evaluator(strategy, lambda images: model(images, training=False), split, batch_size)()
+def run_eval_on(strategy, model, split: arrays.Split, batch_size: int, *, objective: loop.Objective | None = None
+                ) -> dict:
+    """Evaluates a Keras model on split once (a digit model's objective unless given one)."""
+    return loop.make_evaluator(strategy, lambda images: model(images, training=False), split, batch_size,
+                               objective=objective)()
 
 
 def early_losses(cfg: config_lib.TrainConfig, steps: int) -> list[float]:

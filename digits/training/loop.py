@@ -65,18 +65,37 @@ def smoothed_losses(logits: tf.Tensor, labels: tf.Tensor, smoothing: float, nega
     return tf.nn.softmax_cross_entropy_with_logits(targets, tf.cast(logits, tf.float32))
 
 
-def member_rows(logits: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, int]:
-    """Training logits as rows [rows, classes] with their labels [rows], and the number of members: an
-    ensemble's logits [b, members, classes] and labels [b, members] become b * members rows; a model's
-    [b, classes] and [b] stay as they are (1 member)."""
-    if logits.shape.rank == 2:
+def member_rows(logits: tf.Tensor, labels: tf.Tensor, members: int = 1) -> tuple[tf.Tensor, tf.Tensor, int]:
+    """Training outputs as rows with their labels, and the number of members: an ensemble's logits
+    [b, members, classes] and labels [b, members] become b * members rows; a single model's stay as they are."""
+    if members == 1:
         return logits, labels, 1
-    return tf.reshape(logits, [-1, logits.shape[-1]]), tf.reshape(labels, [-1]), logits.shape[1]
+    return tf.reshape(logits, [-1, logits.shape[-1]]), tf.reshape(labels, [-1]), members
 
 
 def is_correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """1.0 where argmax(logits) == label, else 0.0; [b]."""
     return tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What a model is trained on and evaluated by, per example (a row): its loss, whether it was read right,
+    and whether the accuracy counts it (not a mark that is not a digit); max_loss: the training loss above
+    which a run has diverged."""
+    losses: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (outputs, labels) -> [rows] float32
+    correct: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (outputs, labels) -> [rows] 1.0 or 0.0
+    counted: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (outputs, labels) -> [rows] 1.0 or 0.0
+    max_loss: float
+
+
+def digit_objective(num_classes: int = 10, *, label_smoothing: float = 0.0, negatives: bool = False) -> Objective:
+    """A digit model's: cross-entropy of its logits [rows, classes] (smoothed_losses), accuracy over the
+    examples of a class."""
+    return Objective(losses=lambda logits, labels: smoothed_losses(logits, labels, label_smoothing, negatives),
+                     correct=is_correct,
+                     counted=lambda logits, labels: tf.cast(labels < logits.shape[-1], tf.float32),
+                     max_loss=divergence_limit(num_classes))
 
 
 # What each replica's step adds up over a tf.function call: the loss summed over its examples, how many
@@ -86,7 +105,8 @@ STEP_SUMS = ('loss', 'correct', 'class_examples', 'grad_norm', 'nonfinite_gradie
 
 
 def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_batch: int, *,
-                  jit_compile: bool = False, label_smoothing: float = 0.0, negatives: bool = False) -> Callable:
+                  jit_compile: bool = False, label_smoothing: float = 0.0, negatives: bool = False,
+                  objective: Objective | None = None) -> Callable:
     """Returns train_fn(iterator, num_steps) -> {'loss', 'accuracy', 'grad_norm', 'weight_norm',
     'nonfinite_*'} over num_steps (grad_norm: the mean over the steps; weight_norm: after the last).
 
@@ -99,8 +119,10 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
     label_smoothing: train against smoothed targets; the reported loss is then the smoothed one.
     negatives: batches hold marks that are not digits (label `classes`), trained towards the uniform
     distribution; the loss covers them too, the accuracy only the examples of a class.
+    objective: what to train on instead of a digit model's (digit_objective with the two above).
     """
-    gradients_fn = make_gradients_fn(state, global_batch, label_smoothing, negatives)
+    objective = objective or digit_objective(label_smoothing=label_smoothing, negatives=negatives)
+    gradients_fn = make_gradients_fn(state, global_batch, objective)
     if jit_compile:
         check_jit_compilable(state.model, strategy.num_replicas_in_sync)
         gradients_fn = tf.function(gradients_fn, jit_compile=True)
@@ -120,15 +142,16 @@ def make_train_fn(strategy: tf.distribute.Strategy, state: TrainState, global_ba
     return train_fn
 
 
-def make_gradients_fn(state: TrainState, global_batch: int, label_smoothing: float, negatives: bool) -> Callable:
+def make_gradients_fn(state: TrainState, global_batch: int, objective: Objective) -> Callable:
     """(images, labels) -> (gradients, this replica's sums of 'loss', 'correct' and 'class_examples'): the
     forward and backward pass, the part jit_compile may compile."""
     model, optimizer = state.model, state.optimizer
 
     def gradients_and_sums(images, labels):
         with tf.GradientTape() as tape:
-            logits, targets, members = member_rows(model(images, training=True), labels)
-            losses = smoothed_losses(logits, targets, label_smoothing, negatives)  # [b * members]
+            logits, targets, members = member_rows(model(images, training=True), labels,
+                                                   getattr(model, 'num_members', 1))
+            losses = objective.losses(logits, targets)  # [b * members]
             # Averaged over the *global* batch: the optimizer sums the replicas' gradients. An ensemble's
             # members' losses add up, so each member's weights get that member's own gradient.
             loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
@@ -137,10 +160,10 @@ def make_gradients_fn(state: TrainState, global_batch: int, label_smoothing: flo
             scaled_loss = optimizer.scale_loss(loss)  # Loss scaling for float16; identity otherwise.
         grads = tape.gradient(scaled_loss, model.trainable_variables)
         # Reported: the members' mean, comparable with a single model's.
-        of_a_class = tf.cast(targets < logits.shape[-1], tf.float32)
+        counted = objective.counted(logits, targets)
         return grads, {'loss': tf.reduce_sum(losses) / members,
-                       'correct': tf.reduce_sum(is_correct(logits, targets)) / members,
-                       'class_examples': tf.reduce_sum(of_a_class) / members}
+                       'correct': tf.reduce_sum(objective.correct(logits, targets) * counted) / members,
+                       'class_examples': tf.reduce_sum(counted) / members}
 
     return gradients_and_sums
 
@@ -211,15 +234,19 @@ def count_nonfinite(variables) -> tf.Tensor:
                      if tf.as_dtype(v.dtype).is_floating])
 
 
-def make_eval_fn(strategy: tf.distribute.Strategy, logits_fn: Callable, *, probabilities: bool = False) -> Callable:
+def make_eval_fn(strategy: tf.distribute.Strategy, logits_fn: Callable, *, probabilities: bool = False,
+                 objective: Objective | None = None) -> Callable:
     """Returns eval_fn(batch) -> {'loss', 'correct', 'count'} sums, weighted so padding counts for nothing;
-    with probabilities, also every row's 'probabilities' [global batch, classes] and 'weights' [global batch]."""
+    with probabilities, also every row's 'probabilities' [global batch, classes] and 'weights' [global batch].
+    objective: a digit model's (plain cross-entropy) unless given."""
     gathered = ('probabilities', 'weights') if probabilities else ()
+    objective = objective or digit_objective()
 
     def replica_step(images, labels, weights):
         logits = logits_fn(images)
-        outputs = {'loss': tf.reduce_sum(example_losses(logits, labels) * weights),
-                   'correct': tf.reduce_sum(is_correct(logits, labels) * weights), 'count': tf.reduce_sum(weights)}
+        outputs = {'loss': tf.reduce_sum(objective.losses(logits, labels) * weights),
+                   'correct': tf.reduce_sum(objective.correct(logits, labels) * weights),
+                   'count': tf.reduce_sum(weights)}
         if probabilities:
             outputs.update(probabilities=tf.nn.softmax(tf.cast(logits, tf.float32)), weights=weights)
         return outputs
@@ -249,12 +276,13 @@ def evaluate(eval_fn: Callable, dataset) -> dict:
 
 
 def make_evaluator(strategy: tf.distribute.Strategy, logits_fn: Callable, split: arrays.Split,
-                   batch_size: int, *, probabilities: bool = False) -> Callable[[], dict]:
+                   batch_size: int, *, probabilities: bool = False, objective: Objective | None = None
+                   ) -> Callable[[], dict]:
     """A no-argument function that evaluates logits_fn on every example of split (see evaluate)."""
     global_batch = eval_global_batch(batch_size, strategy.num_replicas_in_sync)
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: pipeline.eval_dataset(split, global_batch, input_context=ctx))
-    eval_fn = make_eval_fn(strategy, logits_fn, probabilities=probabilities)
+    eval_fn = make_eval_fn(strategy, logits_fn, probabilities=probabilities, objective=objective)
     return lambda: evaluate(eval_fn, dataset)
 
 

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from digits import config as config_lib
-from digits.data import datasets
+from digits.data import datasets, line_format
 
 # Keras' default 0.99 averages over ~100 steps: in runs of a few thousand steps with a high learning rate
 # the moving statistics lag the weights and inference-mode accuracy collapses. 0.9 tracks the weights
@@ -147,7 +147,49 @@ def shifted_copies(images: tf.Tensor) -> list[tf.Tensor]:
     return [padded[:, 1 - dy:1 - dy + height, 1 - dx:1 - dx + width] for dy, dx in SHIFTS]
 
 
-ARCHITECTURES = {'cnn': DigitCNN, 'simple': SimpleCNN}
+class LineReader(keras.Model):
+    """The line reader: a line of digits [b, line_format.HEIGHT, w, 1] (any width w, a multiple of
+    line_format.FRAME_COLUMNS) -> logits [b, w / 4, classes + 2] for CTC: a frame every 4 columns, over the
+    digits, "not a digit" (classes) and the blank (classes + 1).
+
+    Convolutions see the line's full height in 4-column frames (a digit is 3-6 frames wide); two 1-D
+    convolutions over the frames give each frame the ink of a digit either side, so that where digits touch,
+    a frame sees where one ends and the next begins. Convolutions only, no recurrent layer: every frame is
+    computed at once on a CPU, and any width converts to LiteRT.
+    """
+
+    def __init__(self, num_classes: int, l2: float = 0.0, width: int = 16, hidden: int = 128,
+                 context: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        reg = keras.regularizers.L2(l2) if l2 else None
+
+        def conv(filters):
+            return [keras.layers.Conv2D(filters, 3, padding='same', use_bias=False, kernel_regularizer=reg),
+                    keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True), keras.layers.ReLU()]
+
+        self.blocks = keras.Sequential(
+            conv(width) + [keras.layers.MaxPooling2D(2)] + conv(2 * width) + [keras.layers.MaxPooling2D(2)]
+            + conv(4 * width) + conv(4 * width), name='blocks')  # [b, HEIGHT / 4, w / 4, 4 width]
+        self.frames = keras.layers.Dense(hidden, use_bias=False, kernel_regularizer=reg)
+        self.frames_norm = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True)
+        layers = []
+        for _ in range(context):
+            layers += [keras.layers.Conv1D(hidden, 5, padding='same', use_bias=False, kernel_regularizer=reg),
+                       keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True),
+                       keras.layers.ReLU()]
+        self.context = keras.Sequential(layers, name='context')
+        self.logits = keras.layers.Dense(num_classes + 2, kernel_regularizer=reg, dtype='float32')
+
+    def call(self, lines, training=False):
+        x = self.blocks(lines, training=training)  # [b, 7, w / 4, c]
+        x = tf.transpose(x, [0, 2, 1, 3])  # a frame per 4 columns, its column of features
+        x = tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], x.shape[2] * x.shape[3]])
+        x = tf.nn.relu(self.frames_norm(self.frames(x), training=training))
+        return self.logits(self.context(x, training=training))  # [b, w / 4, classes + 2]
+
+
+ARCHITECTURES = {'cnn': DigitCNN, 'simple': SimpleCNN, 'line': LineReader}
+LINE_INPUT = (line_format.HEIGHT, line_format.WIDTH)  # the line reader is built on a training line
 
 
 def create(arch: str, *, dataset: datasets.DatasetSpec = datasets.DATASETS[datasets.DEFAULT], l2: float = 0.0,
@@ -165,13 +207,14 @@ def create(arch: str, *, dataset: datasets.DatasetSpec = datasets.DATASETS[datas
         else:
             model = Ensemble([ARCHITECTURES[arch](dataset.num_classes, l2=l2, name=f'{arch}_{i}', **kwargs)
                               for i in range(ensemble)], name=arch)
-        model(tf.zeros((1, *dataset.image_shape, 1)))  # Creates the variables now, before any trace.
+        shape = LINE_INPUT if arch == 'line' else dataset.image_shape
+        model(tf.zeros((1, *shape, 1)))  # Creates the variables now, before any trace.
     return model
 
 
 def create_for(config, *, precision: str | None = None) -> keras.Model:
     """The model a TrainConfig describes (its architecture flags), in its precision unless given one."""
-    kwargs = cnn_arguments(config) if config.arch == 'cnn' else {}
+    kwargs = cnn_arguments(config) if config.arch == 'cnn' else {'width': config.width} if config.arch == 'line' else {}
     return create(config.arch, dataset=datasets.DATASETS[config.dataset], l2=config.l2,
                   precision=precision or config.precision, ensemble=config.ensemble, **kwargs)
 

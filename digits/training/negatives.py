@@ -35,22 +35,27 @@ def count_for(num_digits: int, fraction: float) -> int:
     return round(fraction * num_digits)
 
 
-def with_negatives(split: arrays.Split, fraction: float, seed: int, num_classes: int) -> arrays.Split:
-    """split and count_for(its size, fraction) marks that are not digits after it, labelled num_classes."""
+def with_negatives(split: arrays.Split, fraction: float, seed: int, num_classes: int,
+                   kinds: tuple[str, ...] = KINDS) -> arrays.Split:
+    """split and count_for(its size, fraction) marks that are not digits (of `kinds`) after it, labelled
+    num_classes."""
     count = count_for(len(split), fraction)
     if not count:
         return split
-    marks = make_negatives(split.images, count, seed)
+    marks = make_negatives(split.images, count, seed, kinds)
     return arrays.Split(np.concatenate([split.images, marks]),
                       np.concatenate([split.labels, np.full(count, num_classes, split.labels.dtype)]))
 
 
-def make_negatives(digits: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """`count` marks that are not digits, uint8 [count, 28, 28] MNIST-style, a third of each kind, a pure
-    function of (digits, count, seed). digits: uint8 [n, 28, 28] training digits, for the pairs."""
+def make_negatives(digits: np.ndarray, count: int, seed: int, kinds: tuple[str, ...] = KINDS) -> np.ndarray:
+    """`count` marks that are not digits, uint8 [count, 28, 28] MNIST-style, as many of each of `kinds`
+    (of KINDS), a pure function of (digits, count, seed, kinds). digits: uint8 [n, 28, 28] training digits,
+    for the pairs."""
     rng = np.random.default_rng([seed, 0x6e6567])  # its own stream: the training order's is untouched
-    makers = (lambda: font_glyph(TRAIN_FONTS, rng), lambda: scribble(rng), lambda: digit_pair(digits, rng))
-    kinds = rng.permutation(np.arange(count) % len(makers))  # KINDS, in this order
+    every = {'glyph': lambda: font_glyph(TRAIN_FONTS, rng), 'scribble': lambda: scribble(rng),
+             'pair': lambda: digit_pair(digits, rng)}
+    makers = [every[kind] for kind in kinds]
+    kinds = rng.permutation(np.arange(count) % len(makers))  # in the order of `kinds`
     marks = [images.ink_to_mnist(makers[kind]()) for kind in kinds]
     return np.stack(marks) if marks else np.zeros((0, 28, 28), np.uint8)
 

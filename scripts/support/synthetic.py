@@ -116,11 +116,13 @@ def read_pen(module, width: int) -> int:
     return sum(text == str(k) for k, text in enumerate(texts))
 
 
-def read_texts(module, pages: list[np.ndarray]) -> list[str]:
+def read_texts(module, pages: list[np.ndarray], line_module=None) -> list[str]:
     """What digits.reading.reader reads in each decoded image [h, w, c] in [0, 1] with an export (one model call for
-    all): its digits as text ('?' for a refused mark), '' for a page it cannot read."""
+    all; with a line reader's export, touching digits read by it): its digits as text ('?' for a refused mark),
+    '' for a page it cannot read."""
+    lines = line_module and (lambda batch: line_module.serve(batch)['probabilities'].numpy())
     results = reader.read_all(pages, lambda batch: module.serve(batch)['probabilities'].numpy(),
-                              [f'page {i}' for i in range(len(pages))])
+                              [f'page {i}' for i in range(len(pages))], lines)
     return ['' if isinstance(r, Exception) else reader.text_of(r) for r in results]
 
 
