@@ -27,8 +27,8 @@ def copy_run(cfg, tmp_path):
                                        if f.name not in ('logdir', 'export_dir')})
 
 
-@pytest.mark.parametrize('extra', [[], ['--ensemble=2'], ['--arch=line']])  # an ensemble: every member's weights
-# and batches; the line reader: its lines, composed on the fly
+# An ensemble: every member's weights and batches; the line reader (narrow, to be quick): its lines, made on the fly.
+@pytest.mark.parametrize('extra', [[], ['--ensemble=2'], ['--arch=line', '--width=4']])
 def test_sigkill_then_rerun_ends_exactly_like_an_uninterrupted_run(tmp_path, tiny_data_dir, extra):
     proc = subprocess.run(
         [sys.executable, 'scripts/kill_and_resume.py', f'--logdir={tmp_path}/logs', '--prefix=k',
