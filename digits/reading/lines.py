@@ -67,11 +67,11 @@ class Line:
     y1: int
 
 
-def prepare_line(ink: np.ndarray) -> Line:
+def prepare_line(ink: np.ndarray, pieces: list | None = None) -> Line:
     """Ink [h, w] in [0, 1] (the paper at 0) holding one line -> a Line: cropped to its ink (ink_box), the
     paper's level taken off (without_paper), scaled so that its height is BOX, strokes normalised as a
     digit's are (images.normalize_strokes), centred in HEIGHT rows with MARGIN columns of paper each side."""
-    y0, y1, x0, x1 = ink_box(ink)
+    y0, y1, x0, x1 = ink_box(ink, pieces)
     crop = without_paper(ink[y0:y1, x0:x1])
     scale = BOX / crop.shape[0]
     width = max(1, round(crop.shape[1] * scale))
@@ -93,10 +93,11 @@ def without_paper(ink: np.ndarray) -> np.ndarray:
     return np.clip((ink - level) / max(1.0 - level, 1e-6), 0.0, 1.0)
 
 
-def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
-    """Rows [y0, y1) and columns [x0, x1) of the line's ink, specks left out (segment.find_pieces): a speck
-    far above the digits would otherwise shrink them; the whole image if it has no piece."""
-    pieces = segment.find_pieces(ink)
+def ink_box(ink: np.ndarray, pieces: list | None = None) -> tuple[int, int, int, int]:
+    """Rows [y0, y1) and columns [x0, x1) of the line's ink, specks left out (its segment.find_pieces, found
+    here unless given): a speck far above the digits would otherwise shrink them; the whole image if it has
+    no piece."""
+    pieces = segment.find_pieces(ink) if pieces is None else pieces
     if not pieces:
         return 0, ink.shape[0], 0, ink.shape[1]
     return (min(p.y0 for p in pieces), max(p.y1 for p in pieces), min(p.x0 for p in pieces),
@@ -110,11 +111,11 @@ def box_of(symbol: Symbol, line: Line) -> tuple[int, int, int, int]:
     return int(max(line.x0, np.floor(to_ink(c0)))), line.y0, int(np.ceil(to_ink(c1))), line.y1
 
 
-def read_lines(inks: list[np.ndarray], probabilities) -> list[tuple[list[Symbol], Line]]:
+def read_lines(inks: list[np.ndarray], probabilities, pieces: list | None = None) -> list[tuple[list[Symbol], Line]]:
     """Reads each ink [h, w] as one line with one model call: probabilities takes lines [n, HEIGHT, w]
     (padded with paper on the right to the widest) and gives frames [n, w / FRAME_COLUMNS, classes]. Each
-    line's symbols come from its own frames only."""
-    prepared = [prepare_line(ink) for ink in inks]
+    line's symbols come from its own frames only. pieces: each ink's segment.find_pieces, if already found."""
+    prepared = [prepare_line(ink, found) for ink, found in zip(inks, pieces or [None] * len(inks))]
     if not prepared:
         return []
     width = max(line.image.shape[1] for line in prepared)

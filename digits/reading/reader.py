@@ -140,7 +140,8 @@ def read_touching_as_lines(plans: list, results: list, line_probabilities):
     digits that touch); and only if it is sure of every symbol (LINE_CONFIDENCE).
     docs/experiments/2026-12-07-line-reader.md measures this rule against the others."""
     readable = [i for i, plan in enumerate(plans) if isinstance(plan, Plan)]
-    read = lines.read_lines([plans[i].ink for i in readable], line_probabilities)
+    read = lines.read_lines([plans[i].ink for i in readable], line_probabilities,
+                            [plans[i].pieces for i in readable])
     for i, (symbols, line) in zip(readable, read):
         more = len(symbols) > len(results[i]) and all(s.label != NOT_A_DIGIT for s in symbols)
         sure = all(s.probability >= LINE_CONFIDENCE for s in symbols)
@@ -169,6 +170,7 @@ class Plan:
     scale: float  # of the segmented ink to the image
     shape: tuple
     ink: np.ndarray  # the segmented ink
+    pieces: list  # its segment.find_pieces
     touching: bool  # a piece of its ink is wider than one digit: digits that touch (or a wide mark)
 
 
@@ -193,7 +195,7 @@ def plan_reading(image: np.ndarray, name: str) -> Plan:
     digits = np.stack([images.ink_to_mnist(crop.ink) for crop in crops])
     extra = np.array([DIGIT_COST + (SHORT_COST if crop.height < SHORT * line else 0.0) for crop in crops])
     touching = any(piece.width > segment.MAX_DIGIT_WIDTH * line for piece in pieces)
-    return Plan(spans, crops, digits, extra, len(slices), scale, image.shape, ink, touching)
+    return Plan(spans, crops, digits, extra, len(slices), scale, image.shape, ink, pieces, touching)
 
 
 def slice_pieces(pieces: list[segment.Piece], line: int) -> list[Slice]:
