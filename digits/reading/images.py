@@ -153,28 +153,36 @@ def fit_box(ink: np.ndarray) -> np.ndarray:
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """[h, w] -> size, area-averaged when shrinking (anti-aliased, as MNIST's box), bilinear when growing:
-    as tf.image.resize (method 'area', or 'bilinear' with antialias) computes it, one weight matrix a side."""
-    weights = area_weights if size[0] < image.shape[0] or size[1] < image.shape[1] else bilinear_weights
-    return weights(image.shape[0], size[0]) @ image.astype(np.float32) @ weights(image.shape[1], size[1]).T
+    as tf.image.resize (method 'area', or 'bilinear' with antialias) computes it, one side at a time, each
+    output pixel from the few input pixels it covers (taps)."""
+    taps = area_taps if size[0] < image.shape[0] or size[1] < image.shape[1] else bilinear_taps
+    rows = apply_taps(image.astype(np.float32), *taps(image.shape[0], size[0]))
+    return apply_taps(rows.T, *taps(image.shape[1], size[1])).T
 
 
-def area_weights(n_in: int, n_out: int) -> np.ndarray:
-    """[n_out, n_in]: each output pixel the average of the input it covers (fractions at its edges)."""
+def apply_taps(image: np.ndarray, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """[n_in, w] -> [n_out, w]: output row i the sum of input rows index[i] times weight[i] ([n_out, taps])."""
+    return np.einsum('ok,okw->ow', weight, image[index])
+
+
+def area_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each output pixel the average of the input it covers (fractions at its edges): (index, weight)."""
     scale = n_in / n_out
     start = np.arange(n_out)[:, None] * scale
-    pixel = np.arange(n_in)[None, :]
+    pixel = np.floor(start) + np.arange(int(np.ceil(scale)) + 1)[None, :]
     overlap = np.minimum(start + scale, pixel + 1) - np.maximum(start, pixel)
-    return (np.clip(overlap, 0, None) / scale).astype(np.float32)
+    return np.minimum(pixel, n_in - 1).astype(np.intp), (np.clip(overlap, 0, None) / scale).astype(np.float32)
 
 
-def bilinear_weights(n_in: int, n_out: int) -> np.ndarray:
-    """[n_out, n_in]: a triangle filter at each output pixel's centre (half-pixel centres), widened by the
-    scale when shrinking, its taps renormalised at the edges."""
+def bilinear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """A triangle filter at each output pixel's centre (half-pixel centres), widened by the scale when
+    shrinking, its taps inside the image renormalised to sum to 1: (index, weight)."""
     scale = n_in / n_out
     width = max(scale, 1.0)
     centre = (np.arange(n_out)[:, None] + 0.5) * scale
-    taps = np.clip(1 - np.abs((np.arange(n_in)[None, :] + 0.5 - centre) / width), 0, None)
-    return (taps / taps.sum(axis=1, keepdims=True)).astype(np.float32)
+    pixel = np.floor(centre - 0.5 - width) + 1 + np.arange(2 * int(np.ceil(width)) + 1)[None, :]
+    taps = np.clip(1 - np.abs((pixel + 0.5 - centre) / width), 0, None) * ((pixel >= 0) & (pixel < n_in))
+    return np.clip(pixel, 0, n_in - 1).astype(np.intp), (taps / taps.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def normalize_strokes(fine: np.ndarray) -> np.ndarray:

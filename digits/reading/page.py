@@ -120,12 +120,12 @@ def line_slope(mask: np.ndarray) -> float:
     if mask.sum(axis=1).max() >= span:
         return 0.0
     small = reduced(mask, 4)  # the coarse search, 16x cheaper; most pages have no line and stop there
-    rows = lambda m, degrees: sheared(m, np.tan(np.radians(degrees))).sum(axis=1).astype(np.float64)
-    coarse = max(COARSE_DEGREES, key=lambda degrees: np.square(rows(small, degrees)).sum())
-    if rows(small, coarse).max() < LINE_SPAN * small.shape[1]:
+    coarse_rows, fine_rows = sheared_rows(small), sheared_rows(mask)
+    coarse = max(COARSE_DEGREES, key=lambda degrees: np.square(coarse_rows(degrees)).sum())
+    if coarse_rows(coarse).max() < LINE_SPAN * small.shape[1]:
         return 0.0
-    best = max(coarse + FINE_DEGREES, key=lambda degrees: np.square(rows(mask, degrees)).sum())
-    return float(np.tan(np.radians(best))) if rows(mask, best).max() >= span else 0.0
+    best = max(coarse + FINE_DEGREES, key=lambda degrees: np.square(fine_rows(degrees)).sum())
+    return float(np.tan(np.radians(best))) if fine_rows(best).max() >= span else 0.0
 
 
 def reduced(mask: np.ndarray, factor: int) -> np.ndarray:
@@ -134,13 +134,17 @@ def reduced(mask: np.ndarray, factor: int) -> np.ndarray:
     return mask[:h, :w].reshape(h // factor, factor, w // factor, factor).any(axis=(1, 3))
 
 
-def sheared(mask: np.ndarray, slope: float) -> np.ndarray:
-    """mask with each column shifted by slope x (its distance from the middle column), so that lines of
-    that slope lie along rows (what is shifted out of the picture is dropped)."""
+def sheared_rows(mask: np.ndarray):
+    """rows(degrees) -> [h] float: the ink in each row of mask [h, w] with each column shifted by the angle's
+    slope x (its distance from the middle column), so that lines of that slope lie along rows (what is
+    shifted out of the picture is dropped); counted from the ink's coordinates, found once."""
     h, w = mask.shape
-    source = np.arange(h)[:, None] + np.round(slope * (np.arange(w) - w / 2)).astype(int)[None, :]
-    inside = (source >= 0) & (source < h)
-    return inside & mask[np.clip(source, 0, h - 1), np.arange(w)[None, :]]
+    ys, xs = np.nonzero(mask)
+
+    def rows(degrees: float) -> np.ndarray:
+        y = ys - np.round(np.tan(np.radians(degrees)) * (xs - w / 2)).astype(int)
+        return np.bincount(y[(y >= 0) & (y < h)], minlength=h).astype(np.float64)
+    return rows
 
 
 def rotate(image: np.ndarray, slope: float) -> np.ndarray:
@@ -199,7 +203,9 @@ def thin_bands(candidates: np.ndarray, limit: int) -> np.ndarray:
 def line_rows(mask: np.ndarray, widths: np.ndarray) -> np.ndarray:
     """[h] bool: the rows of printed horizontal lines (a run of ink LINE_SPAN of the picture's width in that
     row long, in a band no thicker than a line)."""
-    long = longest_runs(mask) >= LINE_SPAN * np.maximum(widths, 1)
+    span = LINE_SPAN * np.maximum(widths, 1)
+    long = mask.sum(axis=1) >= span  # a run that long needs that much ink in its row: most rows stop here
+    long[long] = longest_runs(mask[long]) >= span[long]
     return thin_bands(long, thickness_limit(mask.shape))
 
 

@@ -103,11 +103,13 @@ def find_pieces(ink: np.ndarray) -> list[Piece]:
 
 def component_boxes(labels: np.ndarray, count: int) -> list[tuple[int, int, int, int]]:
     """(x0, y0, x1, y1) of each component 1..count, half-open."""
-    boxes = []
-    for k in range(1, count + 1):
-        rows, cols = np.nonzero(labels == k)
-        boxes.append((int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1))
-    return boxes
+    rows, cols = np.nonzero(labels)
+    k = labels[rows, cols] - 1
+    x0, y0 = np.full(count, labels.shape[1]), np.full(count, labels.shape[0])
+    x1, y1 = np.zeros(count, np.intp), np.zeros(count, np.intp)
+    np.minimum.at(x0, k, cols), np.minimum.at(y0, k, rows)
+    np.maximum.at(x1, k, cols + 1), np.maximum.at(y1, k, rows + 1)
+    return [(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(x0, y0, x1, y1)]
 
 
 def is_speck(width: int, height: int, line: int) -> bool:
@@ -163,27 +165,36 @@ def candidate_cuts(piece: Piece, line: int) -> list[np.ndarray]:
         if all(abs(x - c) >= spacing for c in columns):
             columns.append(x)
     bend = max(1, round(CUT_BEND * line))
+    columns = sorted(columns)
+    paths = cut_paths(piece.ink, columns, [max(margin, x - bend) for x in columns],
+                      [min(piece.width - margin, x + bend) for x in columns])
     cuts = {}
-    for x in sorted(columns):
-        path = cut_path(piece.ink, x, max(margin, x - bend), min(piece.width - margin, x + bend))
+    for path in paths:
         cuts.setdefault(path.tobytes(), path)  # two columns may bend to one cut
     return sorted(cuts.values(), key=lambda path: path.mean())
 
 
-def cut_path(ink: np.ndarray, column: int, lo: int, hi: int) -> np.ndarray:
-    """The cut from top to bottom through columns [lo, hi] of ink [h, w] that crosses the least ink (a column
-    per row at most, BEND_COST a column moved), starting from `column` where no ink decides: [h] int."""
-    band = ink[:, lo:hi + 1].astype(np.float64)
-    h, n = band.shape
-    offsets = np.abs(np.arange(n) - (column - lo))
-    cost = band[0] + 1e-6 * offsets  # ties go to the column itself
-    moves = np.zeros((h, n), np.int8)
-    for y in range(1, h):
-        options = np.stack([np.r_[np.inf, cost[:-1]] + BEND_COST, cost, np.r_[cost[1:], np.inf] + BEND_COST])
-        moves[y] = options.argmin(axis=0) - 1  # -1: from the column on the left, +1: on the right
-        cost = options.min(axis=0) + band[y] + 1e-6 * offsets
-    path = np.empty(h, np.int64)
-    path[-1] = int(cost.argmin())
-    for y in range(h - 1, 0, -1):
-        path[y - 1] = path[y] + moves[y, path[y]]
-    return path + lo
+def cut_paths(ink: np.ndarray, columns: list[int], lows: list[int], highs: list[int]) -> list[np.ndarray]:
+    """For each column, the cut from top to bottom through columns [low, high] of ink [h, w] that crosses the
+    least ink (a column per row at most, BEND_COST a column moved), starting from the column where no ink
+    decides: [h] int each. All the cuts are found in one pass over the rows."""
+    if not columns:
+        return []
+    lows, highs = np.array(lows)[:, None], np.array(highs)[:, None]
+    index = lows + np.arange(int((highs - lows).max()) + 1)[None, :]  # [cuts, n]: each cut's band of columns
+    band = np.where(index <= highs, ink[:, np.minimum(index, ink.shape[1] - 1)].astype(np.float64), np.inf)
+    nudge = 1e-6 * np.abs(index - np.array(columns)[:, None])  # ties go to the column itself
+    cost = band[0] + nudge
+    moves = np.zeros(band.shape, np.int8)
+    left, right = np.full(cost.shape, np.inf), np.full(cost.shape, np.inf)
+    for y in range(1, band.shape[0]):
+        left[:, 1:], right[:, :-1] = cost[:, :-1] + BEND_COST, cost[:, 1:] + BEND_COST
+        best = np.minimum(np.minimum(left, cost), right)
+        moves[y] = np.where(left == best, -1, np.where(cost == best, 0, 1))  # from the left, above, the right
+        cost = best + band[y] + nudge
+    path = np.empty(band.shape[:2], np.int64)
+    path[-1] = cost.argmin(axis=1)
+    cut = np.arange(len(columns))
+    for y in range(band.shape[0] - 1, 0, -1):
+        path[y - 1] = path[y] + moves[y, cut, path[y]]
+    return list((path + lows[:, 0]).T)
