@@ -230,6 +230,20 @@ def test_the_python_reader_reads_many_images_in_one_model_call(real_model):
     assert len(calls) == 1 and len(readings) == 3 and all(len(r['digits']) == 1 for r in readings)
 
 
+def test_the_python_readers_readings_are_what_it_describes(real_model):
+    """Reader.readings (what the server's /api/predict answers from): each digit's box, probabilities and the
+    28x28 the model read, the same as read_many's description of them."""
+    reader_ = prediction.Reader(prediction.load_model(real_model[0].export_dir))
+    page = np.concatenate([drawing.render_strokes(drawing.STROKES[d], 16) for d in (4, 7)], axis=1)[..., 0]
+    [readings] = reader_.readings([page])
+    [described] = reader_.read_many([page])
+    assert [r.digit for r in readings] == [d['digit'] for d in described['digits']] == [4, 7]
+    assert [list(r.box) for r in readings] == [d['box'] for d in described['digits']]
+    assert all(r.image.shape == (28, 28) and r.image.dtype == np.uint8 for r in readings)
+    assert [float(r.probabilities.max()) for r in readings] == [d['probability'] for d in described['digits']]
+    assert readings[0].box[2] <= readings[1].box[0] + 10 and readings[0].box[0] < 280 <= readings[1].box[2]
+
+
 @pytest.mark.parametrize('image,message', [
     (12, 'the image: cannot read a int: give a path, the bytes of an image file, a PIL image or a numpy array'),
     (b'not an image', 'the image: not a PNG, JPEG, GIF or BMP image'),

@@ -41,13 +41,18 @@ class Reader:
     def read_many(self, pictures: list, names: list[str] | None = None) -> list[dict]:
         """The readings of several images, in one model call for all of them; DigitsError names the first
         image that cannot be read."""
+        return [describe_reading(result) for result in self.readings(pictures, names)]
+
+    def readings(self, pictures: list, names: list[str] | None = None) -> list[list[reader.Reading]]:
+        """read_many's readings before they are described: each digit's reader.Reading (its box, its
+        probabilities and the 28x28 image the model saw)."""
         names = names or [f"image {i}" for i in range(len(pictures))]
         pages = [as_pixels(picture, name) for picture, name in zip(pictures, names)]
-        readings = reader.read_all(pages, self.probabilities, names, self.line_probabilities)
-        for result in readings:
+        results = reader.read_all(pages, self.probabilities, names, self.line_probabilities)
+        for result in results:
             if isinstance(result, DigitsError):
                 raise result
-        return [describe_reading(result) for result in readings]
+        return results
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         return self.model(batch)['probabilities']

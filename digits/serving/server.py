@@ -33,7 +33,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from digits.errors import DigitsError
-from digits.reading import images, prediction, reader
+from digits.reading import images, prediction
 from digits.serving import tf_serving
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'static')
@@ -58,9 +58,11 @@ class DigitsApp:
     def __init__(self, servable: tf_serving.Servable, model: tf_serving.Model, *, max_body_bytes: int,
                  cors_origin: str | None = None, line_model=None):
         """line_model (optional): the export's line reader (digits.reading.prediction.load_line_model), which
-        /api/predict reads numbers whose digits touch with; TF Serving's APIs serve `model` alone."""
+        /api/predict's digits.Reader reads numbers whose digits touch with; TF Serving's APIs serve `model`
+        alone."""
         self._servable, self._model, self._cors_origin = servable, model, cors_origin
-        self._line_probabilities = line_model and (lambda lines: line_model(lines)['probabilities'])
+        as_input = tf_serving.SIGNATURES['serving_uint8'].to_model_input  # the reader's uint8 frames
+        self._reader = prediction.Reader(lambda frames: model(as_input(frames)), line_model)
         self._files = load_static()
         self.max_body_bytes = max_body_bytes
         self._request_class = type('LimitedRequest', (Request,), {'max_content_length': max_body_bytes})
@@ -107,10 +109,7 @@ class DigitsApp:
     def predict(self, request):
         """An image file -> the digits read, each with its probabilities and the 28x28 image the model saw
         (a PNG data URL); for an image of one digit, that digit's fields at the top level too."""
-        image = images.decode_image(request.get_data(cache=False), 'the request body')
-        as_input = tf_serving.SIGNATURES['serving_uint8'].to_model_input  # the reader's uint8 frames
-        readings = reader.read(image, lambda frames: self._model(as_input(frames))['probabilities'], 'the request body',
-                               self._line_probabilities)
+        [readings] = self._reader.readings([request.get_data(cache=False)], ['the request body'])
         answer = prediction.describe_reading(readings)
         for digit, reading in zip(answer['digits'], readings):
             digit.update(probabilities=reading.probabilities.tolist(), image=png_data_url(reading.image))
