@@ -57,7 +57,8 @@ def test_a_symbols_box_maps_its_frames_back_to_the_ink():
     ink = np.zeros((100, 400), np.float32)
     ink[20:80, 40:340] = 1.0
     line = lines.prepare_line(ink)
-    symbol = lines.Symbol(3, 0.9, first=1, stop=6, frame=np.zeros(CLASSES))  # columns 4-24: ink 40 to 100
+    symbol = lines.Symbol(3, 0.9, first=4 // FRAME_COLUMNS, stop=24 // FRAME_COLUMNS, frame=np.zeros(CLASSES))
+    # its columns 4-24: ink 40 to 100
     assert lines.box_of(symbol, line) == (40, 20, 100, 80)
 
 

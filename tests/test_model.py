@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from digits import config
+from digits.data import line_format
 from digits.training import model
 
 DIGIT_MODELS = sorted(set(model.ARCHITECTURES) - {'line'})
@@ -109,12 +110,12 @@ def test_the_dataset_decides_the_input_shape_and_classes():
         assert model.create(name, dataset=shapes)(tf.zeros([2, 20, 24, 1])).shape == (2, 3)
 
 
-def test_the_line_reader_reads_lines_of_any_width_into_a_frame_per_4_columns():
-    """Logits over the digits, "not a digit" and the blank, for lines of any width (a multiple of 4)."""
+def test_the_line_reader_reads_lines_of_any_width_into_a_frame_per_frame_columns():
+    """Logits over the digits, "not a digit" and the blank, for lines of any width (a multiple of FRAME_COLUMNS)."""
     net = model.create('line')
-    for width in (28, 224, 400):
+    for width in (28, 224, 402):
         logits = net(tf.random.uniform([3, 28, width, 1]), training=False)
-        assert logits.shape == (3, width // 4, 12) and logits.dtype == tf.float32
+        assert logits.shape == (3, width // line_format.FRAME_COLUMNS, 12) and logits.dtype == tf.float32
 
 
 def test_create_for_builds_the_architecture_flags_describe():

@@ -143,17 +143,17 @@ def test_read_numbers_measures_every_set_end_to_end(real_model):
 
 
 def line_reading(path: dict, sure: float):
-    """A stand-in line reader: frame t of every line reads path.get(t) (the blank elsewhere) at `sure`; it
-    records the shapes it was called with."""
+    """A stand-in line reader: the frame of column c of every line reads path.get(c) (the blank elsewhere) at
+    `sure`; it records the shapes it was called with."""
     calls = []
 
     def read(lines: np.ndarray) -> np.ndarray:
         calls.append(lines.shape)
         frames = np.full((len(lines), lines.shape[2] // FRAME_COLUMNS, NOT_A_DIGIT + 2), 0.0, np.float32)
         frames[..., -1] = 1.0
-        for t, k in path.items():
-            frames[:, t] = (1 - sure) / (NOT_A_DIGIT + 1)
-            frames[:, t, k] = sure
+        for column, k in path.items():
+            frames[:, column // FRAME_COLUMNS] = (1 - sure) / (NOT_A_DIGIT + 1)
+            frames[:, column // FRAME_COLUMNS, k] = sure
         return frames
 
     return read, calls
@@ -167,7 +167,7 @@ def touching_blobs() -> np.ndarray:
 
 
 def test_digits_that_touch_are_read_by_the_line_reader_in_one_call():
-    model, calls = line_reading({2: 4, 5: 7}, sure=0.9)
+    model, calls = line_reading({8: 4, 20: 7}, sure=0.9)
     pages = [touching_blobs(), drawing.ink_on_paper(np.pad(np.full((20, 4), 255, np.uint8), 4))]
     touching, bar = reader.read_all(pages, bars_and_a_blob, ['blobs', 'bar'], model)
     assert reader.text_of(touching) == '47' and len(calls) == 1 and calls[0][0] == 2
@@ -177,9 +177,9 @@ def test_digits_that_touch_are_read_by_the_line_reader_in_one_call():
 
 
 def test_the_cuts_reading_stays_where_the_line_reader_is_unsure_or_reads_a_mark():
-    unsure, _ = line_reading({2: 4, 5: 7}, sure=reader.LINE_CONFIDENCE - 0.1)
+    unsure, _ = line_reading({8: 4, 20: 7}, sure=reader.LINE_CONFIDENCE - 0.1)
     cuts = reader.text_of(reader.read(touching_blobs(), bars_and_a_blob, 'blobs'))
     assert reader.text_of(reader.read(touching_blobs(), bars_and_a_blob, 'blobs', unsure)) == cuts != '47'
     bar = drawing.ink_on_paper(np.pad(np.full((20, 4), 255, np.uint8), 4))
-    marks, _ = line_reading({0: 1, 2: NOT_A_DIGIT}, sure=0.9)
+    marks, _ = line_reading({0: 1, 8: NOT_A_DIGIT}, sure=0.9)
     assert reader.text_of(reader.read(bar, bars_and_a_blob, 'bar', marks)) == '1'

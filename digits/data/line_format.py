@@ -5,7 +5,7 @@ import numpy as np
 HEIGHT = 28  # the line's height in pixels, as the model reads it
 BOX = 20  # a digit's usual height on the line (MNIST's box); the reader scales a line's ink to it
 WIDTH = 224  # training lines are this wide; the model reads lines of any width
-FRAME_COLUMNS = 4  # the model gives one frame of logits per this many columns (its width must be a multiple)
+FRAME_COLUMNS = 2  # the model gives one frame of logits per this many columns (its width must be a multiple)
 MAX_DIGITS = 10  # slots of a training line; those that do not fit its width are left out
 NOT_A_DIGIT = 10  # the label of a mark that is not a digit; the blank is the class after it
 PAD = -1  # the labels after a line's last one

@@ -40,7 +40,7 @@ class Classifier(tf.Module):
 class LineReader(tf.Module):
     """Wraps the line reader with the input conventions of the export: lines [N, line_format.HEIGHT, w] or
     [N, line_format.HEIGHT, w, 1] of any width w (a multiple of 4), uint8 0-255 or float 0-1 -> {'probabilities',
-    'logits'} [N, w / 4, classes + 2], a frame every 4 columns (digits.training.ctc)."""
+    'logits'} [N, w / FRAME_COLUMNS, classes + 2], a frame every FRAME_COLUMNS columns (digits.training.ctc)."""
 
     def __init__(self, model: keras.Model):
         super().__init__()

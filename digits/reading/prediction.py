@@ -22,7 +22,7 @@ class Reader:
 
     def __init__(self, model, line_model=None):
         """model: images [n, 28, 28] (uint8, or floats in [0, 1]) -> {'probabilities': [n, 10], ...};
-        line_model (optional): the line reader, lines [n, HEIGHT, w] -> {'probabilities': [n, w / 4, 12]},
+        line_model (optional): the line reader, lines [n, HEIGHT, w] -> {'probabilities': [n, w / FRAME_COLUMNS, 12]},
         which reads the numbers whose digits touch (digits.reading.reader.read_all)."""
         self.model, self.line_model = model, line_model
 

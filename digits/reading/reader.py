@@ -101,7 +101,7 @@ def read_all(pages: list[np.ndarray], probabilities, names: list[str], line_prob
     """read() for many images with one model call for all of them: for each image its readings, or the
     DigitsError that says why it cannot be read.
 
-    line_probabilities (optional): the line reader, lines [n, HEIGHT, w] -> frames [n, w / 4, classes + 2]
+    line_probabilities (optional): the line reader, lines [n, HEIGHT, w] -> frames [n, w / FRAME_COLUMNS, classes + 2]
     (digits.reading.lines), called once for all the images: an image whose digits touch is then read whole
     by it (read_touching_as_lines)."""
     plans = []

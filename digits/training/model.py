@@ -147,12 +147,17 @@ def shifted_copies(images: tf.Tensor) -> list[tf.Tensor]:
     return [padded[:, 1 - dy:1 - dy + height, 1 - dx:1 - dx + width] for dy, dx in SHIFTS]
 
 
+CONTEXT_COLUMNS = 16  # each of the line reader's 1-D convolutions sees this many columns of frames, and its own
+
+
 class LineReader(keras.Model):
     """The line reader: a line of digits [b, line_format.HEIGHT, w, 1] (any width w, a multiple of
-    line_format.FRAME_COLUMNS) -> logits [b, w / 4, classes + 2] for CTC: a frame every 4 columns, over the
-    digits, "not a digit" (classes) and the blank (classes + 1).
+    line_format.FRAME_COLUMNS) -> logits [b, w / FRAME_COLUMNS, classes + 2] for CTC: a frame every
+    FRAME_COLUMNS (2) columns, over the digits, "not a digit" (classes) and the blank (classes + 1).
 
-    Convolutions see the line's full height in 4-column frames (a digit is 3-6 frames wide); two 1-D
+    Convolutions see the line's full height in 2-column frames (a digit is 6-12 frames wide): the second
+    pooling halves the height alone, as CRNN's rectangular poolings do, so that a pen's 1 written fast
+    between two digits has frames of its own (docs/experiments/2026-12-07-finer-frames.md); two 1-D
     convolutions over the frames give each frame the ink of a digit either side, so that where digits touch,
     a frame sees where one ends and the next begins. Convolutions only, no recurrent layer: every frame is
     computed at once on a CPU, and any width converts to LiteRT.
@@ -168,24 +173,26 @@ class LineReader(keras.Model):
                     keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True), keras.layers.ReLU()]
 
         self.blocks = keras.Sequential(
-            conv(width) + [keras.layers.MaxPooling2D(2)] + conv(2 * width) + [keras.layers.MaxPooling2D(2)]
-            + conv(4 * width) + conv(4 * width), name='blocks')  # [b, HEIGHT / 4, w / 4, 4 width]
+            conv(width) + [keras.layers.MaxPooling2D(2)] + conv(2 * width)
+            + [keras.layers.MaxPooling2D((2, line_format.FRAME_COLUMNS // 2))]
+            + conv(4 * width) + conv(4 * width), name='blocks')  # [b, HEIGHT / 4, w / FRAME_COLUMNS, 4 width]
         self.frames = keras.layers.Dense(hidden, use_bias=False, kernel_regularizer=reg)
         self.frames_norm = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True)
         layers = []
         for _ in range(context):
-            layers += [keras.layers.Conv1D(hidden, 5, padding='same', use_bias=False, kernel_regularizer=reg),
+            kernel = CONTEXT_COLUMNS // line_format.FRAME_COLUMNS + 1
+            layers += [keras.layers.Conv1D(hidden, kernel, padding='same', use_bias=False, kernel_regularizer=reg),
                        keras.layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True),
                        keras.layers.ReLU()]
         self.context = keras.Sequential(layers, name='context')
         self.logits = keras.layers.Dense(num_classes + 2, kernel_regularizer=reg, dtype='float32')
 
     def call(self, lines, training=False):
-        x = self.blocks(lines, training=training)  # [b, 7, w / 4, c]
-        x = tf.transpose(x, [0, 2, 1, 3])  # a frame per 4 columns, its column of features
+        x = self.blocks(lines, training=training)  # [b, 7, frames, c]
+        x = tf.transpose(x, [0, 2, 1, 3])  # a frame per FRAME_COLUMNS columns, its column of features
         x = tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], x.shape[2] * x.shape[3]])
         x = tf.nn.relu(self.frames_norm(self.frames(x), training=training))
-        return self.logits(self.context(x, training=training))  # [b, w / 4, classes + 2]
+        return self.logits(self.context(x, training=training))  # [b, frames, classes + 2]
 
 
 ARCHITECTURES = {'cnn': DigitCNN, 'simple': SimpleCNN, 'line': LineReader}
