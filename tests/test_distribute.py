@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -85,15 +86,23 @@ def one_line_step(replicas: int, initial: list) -> list:
     return [v.numpy() for v in net.weights]
 
 
+# A freshly initialised line reader's first step is far more sensitive to the order of the replicas' sums
+# than the digit models': lines are mostly paper, so many of its batch-normalised channels are near-constant.
+# Over 6 random initialisations on one machine, a weight's update on 2 replicas differed from 1 replica's by
+# at most 1.0-6.2% of its norm (with 4-column frames 1.5-17%); a replica-scaling mistake is 50-100%.
+LINE_STEP_TOLERANCE = 0.25
+
+
 def test_the_line_readers_step_is_the_same_on_1_and_2_replicas():
     """The line reader is trained by the same step: its CTC loss averaged over the global batch of lines."""
+    keras.utils.set_random_seed(0)
     initial = [v.numpy() for v in model.create('line').weights]
     reference = [w - w0 for w, w0 in zip(one_line_step(0, initial), initial)]
     assert all(np.abs(u).max() > 0 for u in reference[:2]), 'the step changed nothing'
     for replicas in (1, 2):
         updates = [w - w0 for w, w0 in zip(one_line_step(replicas, initial), initial)]
         for index, (got, want) in enumerate(zip(updates, reference)):
-            assert_same_update(got, want, 0.03, f'{replicas} replicas, weight {index}')
+            assert_same_update(got, want, LINE_STEP_TOLERANCE, f'{replicas} replicas, weight {index}')
 
 
 @pytest.mark.parametrize('replicas', [0, 2])
