@@ -107,8 +107,10 @@ def component_boxes(labels: np.ndarray, count: int) -> list[tuple[int, int, int,
     k = labels[rows, cols] - 1
     x0, y0 = np.full(count, labels.shape[1]), np.full(count, labels.shape[0])
     x1, y1 = np.zeros(count, np.intp), np.zeros(count, np.intp)
-    np.minimum.at(x0, k, cols), np.minimum.at(y0, k, rows)
-    np.maximum.at(x1, k, cols + 1), np.maximum.at(y1, k, rows + 1)
+    np.minimum.at(x0, k, cols)
+    np.minimum.at(y0, k, rows)
+    np.maximum.at(x1, k, cols + 1)
+    np.maximum.at(y1, k, rows + 1)
     return [(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(x0, y0, x1, y1)]
 
 
