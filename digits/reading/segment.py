@@ -155,7 +155,7 @@ def line_height(pieces: list[Piece]) -> int:
 
 def candidate_cuts(piece: Piece, line: int) -> list[np.ndarray]:
     """Where two touching digits may part, left to right: each cut [piece.height] int is, row by row, the
-    first column (relative to piece.x0) of the right-hand part; the cut of least ink (cut_path) bent from a
+    first column (relative to piece.x0) of the right-hand part; the cut of least ink (cut_paths) bent from a
     local minimum of the ink's column sums, thinnest first, at least CUT_SPACING x line apart and
     MIN_DIGIT_WIDTH x line from the edges."""
     profile = piece.ink.sum(axis=0)
