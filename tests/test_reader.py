@@ -183,3 +183,5 @@ def test_the_cuts_reading_stays_where_the_line_reader_is_unsure_or_reads_a_mark(
     bar = drawing.ink_on_paper(np.pad(np.full((20, 4), 255, np.uint8), 4))
     marks, _ = line_reading({0: 1, 8: NOT_A_DIGIT}, sure=0.9)
     assert reader.text_of(reader.read(bar, bars_and_a_blob, 'bar', marks)) == '1'
+    nothing, _ = line_reading({}, sure=0.9)  # every frame the blank: a wide digit it cannot read
+    assert reader.text_of(reader.read(touching_blobs(), bars_and_a_blob, 'blobs', nothing)) == cuts != ''

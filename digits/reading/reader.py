@@ -137,14 +137,14 @@ def read_touching_as_lines(plans: list, results: list, line_probabilities):
     """Replaces, in place, an image's readings by the line reader's reading of its whole ink (one model call
     for all the images) where its digits touch: a piece of ink wider than one digit, or the line reader
     reading more digits than the cuts found, none of them a mark (a letter's strokes read as 1s are not
-    digits that touch); and only if it is sure of every symbol (LINE_CONFIDENCE).
+    digits that touch); and only if it reads a symbol and is sure of every one (LINE_CONFIDENCE).
     docs/experiments/2026-12-07-line-reader.md measures this rule against the others."""
     readable = [i for i, plan in enumerate(plans) if isinstance(plan, Plan)]
     read = lines.read_lines([plans[i].ink for i in readable], line_probabilities,
                             [plans[i].pieces for i in readable])
     for i, (symbols, line) in zip(readable, read):
         more = len(symbols) > len(results[i]) and all(s.label != NOT_A_DIGIT for s in symbols)
-        sure = all(s.probability >= LINE_CONFIDENCE for s in symbols)
+        sure = bool(symbols) and all(s.probability >= LINE_CONFIDENCE for s in symbols)
         if (plans[i].touching or more) and sure:
             results[i] = [line_reading(symbol, line, plans[i]) for symbol in symbols]
 
