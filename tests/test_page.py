@@ -128,3 +128,87 @@ def test_a_digit_cropped_tight_keeps_every_stroke():
         ink = np.asarray(tight.resize((tight.width * 10, tight.height * 10), Image.BILINEAR)) / 255.0
         crops += not np.array_equal(page.remove_lines(ink), ink)
     assert frames <= 5 and crops == 0, (frames, crops)
+
+
+def askew_ruled(degrees: float, margin: bool = True, darkness: float = 0.3) -> np.ndarray:
+    """Ink of a ruled page with two rules (and a margin line), turned `degrees` with its turned-out corners
+    left as paper, as a photograph of a page on a desk the colour of the page has them."""
+    from PIL import Image
+    ink = ruled(height=160, width=400, rows=(50, 110), thickness=1, darkness=darkness)
+    if margin:
+        ink[:, 30:32] = 0.6
+    ink[62:100, 200:204] = 0.9  # a 1 between the rules
+    image = Image.fromarray((ink * 255).astype(np.uint8)).rotate(degrees, resample=Image.BILINEAR, expand=True)
+    return np.asarray(image, np.float32) / 255
+
+
+def test_a_margin_on_a_page_photographed_askew_goes_though_it_misses_the_turned_corners():
+    cleaned = page.remove_lines(ink := askew_ruled(3.0))
+    assert len(segment.find_pieces(ink)) == 2  # rules and margin one piece, the 1 apart
+    [one] = segment.find_pieces(cleaned)
+    assert one.width < 12 and one.height > 30
+
+
+def test_a_faint_rule_photographed_askew_is_found_though_turning_it_halves_it():
+    """A faint 1-pixel rule turned 2 degrees is broken into dashes where it falls between rows of pixels, and
+    turned level again it spreads over two rows at half its strength: its mask is what is turned."""
+    ink = askew_ruled(2.0, margin=False, darkness=0.16)
+    assert page.longest_runs(ink > page.LINE_INK).max() < 0.3 * ink.shape[1]  # no run long enough for a line
+    [one] = segment.find_pieces(page.remove_lines(ink))
+    assert one.width < 12 and one.height > 30
+
+
+def test_a_rule_broken_into_dashes_is_a_line():
+    """Gaps of up to LINE_GAP pixels, as a faint rule photographed has, are bridged."""
+    ink = ruled(width=300)
+    for k, x in enumerate(range(20, 300, 40)):
+        ink[[30, 31, 90, 91], x:x + 1 + k % page.LINE_GAP] = 0.0
+    ink[40:80, 140:144] = 0.9  # a 1 between the rules
+    assert page.longest_runs(ink > page.LINE_INK).max() < page.LINE_SPAN * 300
+    [one] = segment.find_pieces(page.remove_lines(ink))
+    assert one.width == 4 and one.height == 40
+
+
+def test_thick_rules_a_little_askew_are_turned_level():
+    """A row of a thick rule at 1 degree holds a long run of its ink, but not one across the picture."""
+    from PIL import Image
+    ink = ruled(height=160, width=300, rows=(50, 110), thickness=4)
+    turned = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).rotate(1.0, resample=Image.BILINEAR),
+                        np.float32) / 255
+    assert page.longest_runs(turned > page.LINE_INK).max() > page.LINE_SPAN * 300
+    assert abs(page.line_slope(turned > page.LINE_INK) - np.tan(np.radians(-1.0))) < np.tan(np.radians(0.2))
+
+
+def test_a_level_form_narrower_than_the_picture_is_not_turned():
+    """Box lines across 73% of the picture are searched for a slope: a level one ties with slight slopes on
+    the coarse mask, and the tie goes to level. The empty two-box form is then blank (its middle side no 1)."""
+    ink = np.zeros((156, 300), np.float32)
+    ink[18:21, 36:255] = ink[138:141, 36:255] = 0.7
+    for x in (36, 144, 252):
+        ink[18:141, x:x + 3] = 0.7
+    assert page.line_slope(ink > page.LINE_INK) == 0.0
+    with pytest.raises(DigitsError, match='^blank: no ink differs from the paper$'):
+        page.ink_of(1 - ink)
+
+
+def test_the_short_lines_of_a_narrow_form_photographed_askew_are_found():
+    """A two-box form's lines, 219 px in a picture 294 px wide, at 1.8 degrees: on a mask reduced 4x for the
+    coarse search they fall short of a line, so a narrow picture's search is on a mask reduced less."""
+    from PIL import Image
+
+    from digits.data import arrays
+    form = synthetic.written_on('form', arrays.load('mnist_10k').test.images[10:12], np.random.default_rng(5))
+    image = Image.fromarray((form * 255).astype(np.uint8))
+    fill = tuple(int(v) for v in np.median(np.asarray(image).reshape(-1, 3), axis=0))
+    turned = np.asarray(image.rotate(-1.8, resample=Image.BILINEAR, expand=True, fillcolor=fill), np.float32) / 255
+    ink = page.paper_relative(turned @ np.array([0.299, 0.587, 0.114], np.float32))
+    assert abs(page.line_slope(ink > page.LINE_INK) - np.tan(np.radians(1.8))) < np.tan(np.radians(0.3))
+    assert len(segment.find_pieces(page.ink_of(turned @ np.array([0.299, 0.587, 0.114], np.float32)))) == 2
+
+
+def test_a_number_written_fast_is_not_taken_for_lines_askew():
+    """Thick strokes side by side fill rows along some slope, but no row holds a run as long as a line's:
+    the page is not turned (which costs more than the rest of its cleaning)."""
+    ink = page.paper_relative(synthetic.touching_pen_number([1, 2, 3, 4, 5, 6], 16)[..., 0])
+    assert page.line_slope(ink > page.LINE_INK) == 0.0
+    np.testing.assert_array_equal(page.remove_lines(ink), page.remove_level_lines(ink))

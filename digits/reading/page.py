@@ -18,13 +18,24 @@ EDGE_SPAN = 0.9  # a vertical run this fraction of the picture's height long run
 MAX_LINE_THICKNESS = 0.04  # of the picture's short side (at least 3 pixels): a thicker band is not a line
 CROSSING = 2  # pixels of ink just above and below a line (left and right of a vertical one) that cross it
 BEYOND = 0.02  # of its length (2 pixels at least): how far a line reaches past the rest of the ink each side
+# A vertical run across two horizontal lines this many times as long as the rows between them is a margin: a
+# digit written across two rules reaches a little past them (a box's side not at all).
+MARGIN_REACH = 1.8
+# A faint line photographed breaks into dashes where it falls between rows of pixels: gaps this long (pixels)
+# are bridged when runs of ink are measured.
+LINE_GAP = 3
+# Before a page is turned level, its dashes are longer: a faint rule a degree askew fades every 50 pixels or so
+# where it passes from one row of pixels to the next, for up to this many pixels. The strokes of a number in
+# one row lie further apart (30 px and more on the page's pad).
+DASH_GAP = 12
 # Printed lines are often fainter than the writing (light blue rules): a pixel this much darker than the
 # paper may belong to one; a stroke crossing a line is ink at half the strongest ink's strength or more.
 LINE_INK, STROKE_INK = 0.08, 0.5
 # A page photographed a little askew has its lines askew: slopes up to 5 degrees either way are tried, in
-# half-degree steps and then in twentieths round the best, and the page is turned level before its lines
-# are looked for.
-COARSE_DEGREES, FINE_DEGREES = np.arange(-5.0, 5.01, 0.5), np.arange(-0.5, 0.51, 0.05)
+# half-degree steps and then in twentieths within half a degree of the best (of all the best, if several
+# tie), and the page is turned level before its lines are looked for.
+COARSE_DEGREES, FINE_SPAN, FINE_STEP = np.arange(-5.0, 5.01, 0.5), 0.5, 0.05
+COARSE_WIDTH = 256  # the coarse search's mask is reduced to about this many columns (at most 4x)
 
 
 def ink_of(grey: np.ndarray) -> np.ndarray:
@@ -100,32 +111,49 @@ def neighbourhood(grid: np.ndarray, combine) -> np.ndarray:
 
 def remove_lines(ink: np.ndarray) -> np.ndarray:
     """ink with its printed lines taken away, on a page turned level first if its lines are askew."""
-    slope = line_slope(ink > LINE_INK)
+    mask = ink > LINE_INK
+    slope = line_slope(mask)
     if not slope:
         return remove_level_lines(ink)
     pad = int(np.ceil(abs(slope) * (ink.shape[0] + ink.shape[1]) / 2)) + 2
-    turn = lambda image, by: rotate(np.pad(image, pad), by)
-    area = turn(np.ones_like(ink), -slope) > 0.5  # where the picture is, turned level
-    level = turn(ink, -slope)
-    removed = (level > LINE_INK) & (remove_level_lines(level, area) == 0)
-    gone = rotate(removed.astype(np.float64), slope)[pad:-pad, pad:-pad] > 0.05  # with the lines' fringe
+    turn = rotation((ink.shape[0] + 2 * pad, ink.shape[1] + 2 * pad), -slope)
+    area = turn(np.pad(np.ones_like(ink), pad)) > 0.5  # where the picture is, turned level
+    # The mask is turned, not thresholded after turning: a faint line one pixel thick, turned, spreads over
+    # two rows at half its strength, which would break it into pieces too short for a line.
+    level, level_mask = turn(np.pad(ink, pad)), turn(np.pad(mask, pad).astype(np.float64)) > 0.25
+    removed = level_mask & (remove_level_lines(level, area, level_mask) == 0)
+    gone = rotation(removed.shape, slope)(removed.astype(np.float64))[pad:-pad, pad:-pad] > 0.05  # and the fringe
     return np.where(gone, 0.0, ink)
 
 
 def line_slope(mask: np.ndarray) -> float:
-    """The slope (rows per column) of the page's horizontal lines, 0 if they are level or there are none: the
-    slope along which the sheared mask's ink gathers most into a few rows (the sum of its rows' squared
-    counts), if its fullest row is long enough for a line."""
+    """The slope (rows per column) of the page's horizontal lines, 0 if they are level (a row holds a run of
+    ink across the picture) or there are none: the slope along which the sheared mask's ink gathers most
+    into a few rows (the sum of its rows' squared counts), if a thin band of its rows then holds a run of
+    ink long enough for a line."""
     span = LINE_SPAN * mask.shape[1]
-    if mask.sum(axis=1).max() >= span:
+    full = mask.sum(axis=1) >= EDGE_SPAN * mask.shape[1]  # the run needs that much ink in its row
+    if full.any() and longest_runs(mask[full]).max() >= EDGE_SPAN * mask.shape[1]:
+        return 0.0  # a run that long is a level line: one askew, or a thick one, does not keep to one row
+    # The coarse search on a mask reduced to about COARSE_WIDTH columns (up to 16x cheaper; most pages have no
+    # line and stop there); a narrow picture's short lines would not survive reducing.
+    small = reduced(mask, int(np.clip(mask.shape[1] // COARSE_WIDTH, 1, 4)))
+    coarse_rows = sheared_rows(small)
+    scores = np.array([np.square(coarse_rows(degrees)).sum() for degrees in COARSE_DEGREES])
+    tied = COARSE_DEGREES[scores == scores.max()]  # a reduced mask may hold slopes a degree apart alike
+    if not holds_line(coarse_rows(tied[np.abs(tied).argmin()]), LINE_SPAN * small.shape[1], small.shape):
         return 0.0
-    small = reduced(mask, 4)  # the coarse search, 16x cheaper; most pages have no line and stop there
-    coarse_rows, fine_rows = sheared_rows(small), sheared_rows(mask)
-    coarse = max(COARSE_DEGREES, key=lambda degrees: np.square(coarse_rows(degrees)).sum())
-    if coarse_rows(coarse).max() < LINE_SPAN * small.shape[1]:
-        return 0.0
-    best = max(coarse + FINE_DEGREES, key=lambda degrees: np.square(fine_rows(degrees)).sum())
-    return float(np.tan(np.radians(best))) if fine_rows(best).max() >= span else 0.0
+    fine_rows, fine_runs = sheared_rows(mask), sheared_runs(mask)
+    fine = np.round(np.arange(tied.min() - FINE_SPAN, tied.max() + FINE_SPAN + 1e-9, FINE_STEP), 2)  # 0.0, not 1e-16
+    best = max(sorted(fine, key=abs), key=lambda degrees: np.square(fine_rows(degrees)).sum())  # ties: the least
+    band = thin_bands(fine_rows(best) >= span, thickness_limit(mask.shape))
+    return float(np.tan(np.radians(best))) if band.any() and fine_runs(best, band) >= span else 0.0
+
+
+def holds_line(counts: np.ndarray, span: float, shape) -> bool:
+    """Whether rows holding these counts of ink [h] may hold a printed line: a band of rows each with `span`
+    or more, no thicker than a line (a number written fast with a thick pen fills a thick band)."""
+    return bool(thin_bands(counts >= span, thickness_limit(shape)).any())
 
 
 def reduced(mask: np.ndarray, factor: int) -> np.ndarray:
@@ -147,9 +175,26 @@ def sheared_rows(mask: np.ndarray):
     return rows
 
 
-def rotate(image: np.ndarray, slope: float) -> np.ndarray:
-    """image [h, w] turned about its centre by the angle whose tangent is slope (bilinear; outside: 0)."""
-    h, w = image.shape
+def sheared_runs(mask: np.ndarray):
+    """runs(degrees, rows) -> int: the longest run of ink (gaps of DASH_GAP bridged) along the rows [h] bool
+    of mask [h, w] sheared as sheared_rows shears it, their ink taken together: a printed line's is long, the
+    strokes of a number written fast in the same rows are not."""
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+
+    def runs(degrees: float, rows: np.ndarray) -> int:
+        y = ys - np.round(np.tan(np.radians(degrees)) * (xs - w / 2)).astype(int)
+        inside = (y >= 0) & (y < h)
+        columns = np.zeros((1, w), bool)
+        columns[0, xs[inside][rows[y[inside]]]] = True
+        return int(longest_runs(bridged(columns, DASH_GAP))[0])
+    return runs
+
+
+def rotation(shape, slope: float):
+    """turn(image) -> image [h, w] (of this shape) turned about its centre by the angle whose tangent is slope
+    (bilinear; outside: 0); where each pixel comes from is worked out once for every image turned."""
+    h, w = shape
     angle = np.arctan(slope)
     y, x = np.mgrid[0:h, 0:w].astype(np.float64)
     y, x = y - (h - 1) / 2, x - (w - 1) / 2
@@ -157,16 +202,23 @@ def rotate(image: np.ndarray, slope: float) -> np.ndarray:
     sx = np.sin(angle) * y + np.cos(angle) * x + (w - 1) / 2
     y0, x0 = np.floor(sy).astype(int), np.floor(sx).astype(int)
     fy, fx = sy - y0, sx - x0
-    padded = np.pad(image, 1)
-    pick = lambda dy, dx: padded[np.clip(y0 + dy + 1, 0, h + 1), np.clip(x0 + dx + 1, 0, w + 1)]
-    return ((1 - fy) * ((1 - fx) * pick(0, 0) + fx * pick(0, 1)) + fy * ((1 - fx) * pick(1, 0) + fx * pick(1, 1)))
+    rows = [np.clip(y0 + dy + 1, 0, h + 1) for dy in (0, 1)]
+    columns = [np.clip(x0 + dx + 1, 0, w + 1) for dx in (0, 1)]
+
+    def turn(image: np.ndarray) -> np.ndarray:
+        padded = np.pad(image, 1)
+        pick = lambda dy, dx: padded[rows[dy], columns[dx]]
+        return ((1 - fy) * ((1 - fx) * pick(0, 0) + fx * pick(0, 1))
+                + fy * ((1 - fx) * pick(1, 0) + fx * pick(1, 1)))
+    return turn
 
 
-def remove_level_lines(ink: np.ndarray, area: np.ndarray | None = None) -> np.ndarray:
+def remove_level_lines(ink: np.ndarray, area: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
     """ink with its level printed lines taken away, horizontal ones first (a box's sides are found by the
     horizontal lines they join), keeping the ink where a stroke crosses a line. area: where the picture is
-    (a page turned level has empty corners), by default everywhere."""
-    mask = ink > LINE_INK
+    (a page turned level has empty corners), by default everywhere; mask: where lines may be, by default
+    where ink is darker than paper by LINE_INK."""
+    mask = ink > LINE_INK if mask is None else mask
     area = np.ones_like(mask) if area is None else area
     rows = line_rows(mask, area.sum(axis=1))
     rows = printed_rows(mask, rows, line_columns(mask, rows, area.sum(axis=0)))
@@ -189,6 +241,15 @@ def longest_runs(mask: np.ndarray) -> np.ndarray:
     return (index - last_gap).max(axis=1)
 
 
+def bridged(mask: np.ndarray, gap: int = LINE_GAP) -> np.ndarray:
+    """mask [h, w] with each row's gaps of up to `gap` pixels between ink filled."""
+    left, right = np.zeros_like(mask), np.zeros_like(mask)
+    for k in range(1, gap + 1):
+        left[:, k:] |= mask[:, :-k]
+        right[:, :-k] |= mask[:, k:]
+    return mask | (left & right)
+
+
 def thin_bands(candidates: np.ndarray, limit: int) -> np.ndarray:
     """candidates [n] bool, with every run of consecutive True longer than limit set False (a band that
     thick is ink, not a printed line)."""
@@ -202,10 +263,10 @@ def thin_bands(candidates: np.ndarray, limit: int) -> np.ndarray:
 
 def line_rows(mask: np.ndarray, widths: np.ndarray) -> np.ndarray:
     """[h] bool: the rows of printed horizontal lines (a run of ink LINE_SPAN of the picture's width in that
-    row long, in a band no thicker than a line)."""
+    row long, gaps of LINE_GAP bridged, in a band no thicker than a line)."""
     span = LINE_SPAN * np.maximum(widths, 1)
     long = mask.sum(axis=1) >= span  # a run that long needs that much ink in its row: most rows stop here
-    long[long] = longest_runs(mask[long]) >= span[long]
+    long[long] = longest_runs(bridged(mask[long])) >= span[long]
     return thin_bands(long, thickness_limit(mask.shape))
 
 
@@ -234,15 +295,17 @@ def printed_rows(mask: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.
 
 def line_columns(mask: np.ndarray, rows: np.ndarray, heights: np.ndarray) -> np.ndarray:
     """[w] bool: the columns of printed vertical lines, on a page with horizontal ones (two at least): a run
-    of ink from edge to edge of the picture, or across every horizontal line from the first to the last
-    where there are three or more (squared paper, a margin: a digit is not that tall), or a box's side
-    (box_sides). A picture of a 1 cropped tight has no horizontal lines, and so no vertical ones."""
+    of ink from edge to edge of the picture; or across every horizontal line from the first to the last
+    where there are three or more (squared paper, a margin: a digit is not that tall), or across two and
+    far beyond them (a margin on a page photographed askew, whose turned corners it does not reach); or a
+    box's side (box_sides). A picture of a 1 cropped tight has no horizontal lines, and so no vertical ones."""
     bands = bands_of(rows)
     if len(bands) < 2:
         return np.zeros(mask.shape[1], bool)
-    columns = longest_runs(mask.T) >= EDGE_SPAN * np.maximum(heights, 1)
-    if len(bands) >= 3:
-        columns |= mask[bands[0][0]:bands[-1][-1] + 1].all(axis=0)
+    runs = longest_runs(bridged(mask.T))
+    columns = runs >= EDGE_SPAN * np.maximum(heights, 1)
+    across = mask[bands[0][0]:bands[-1][-1] + 1].all(axis=0)
+    columns |= across & ((len(bands) >= 3) | (runs >= MARGIN_REACH * (bands[-1][-1] - bands[0][0])))
     for top, bottom in zip(bands, bands[1:]):
         columns |= box_sides(mask, top, bottom)
     return thin_bands(columns, thickness_limit(mask.shape))
