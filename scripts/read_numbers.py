@@ -2,22 +2,24 @@
 
     python scripts/read_numbers.py --model=models/latest [--num=500] [--tesseract=/usr/bin/tesseract]
 
-Sets made by support.synthetic from the MNIST test images and the page's pen strokes (seeded, so every
-run reads the same images): numbers of 2-6 spaced test digits (gaps of 2-8 px); pairs of test digits whose
-ink touches (boxes overlapped until the two are one piece of ink); numbers of 2-6 digits written with pens
-2-28 px wide on a 280-pixel pad, spaced, and the same numbers written fast, each digit pushed against the one
-before it until their ink touches; single test digits, each of which must read as exactly one digit; and marks
-that are not digits, none of them trained on: support.synthetic.MARKS (letters, signs, doodles) drawn with
-every pen, and the letters and signs of digits.training.negatives.GLYPHS in the STIX fonts (digits.training.negatives
-trains on other fonts); and the spaced numbers' digits written on paper (support.synthetic.PAPERS: a clean page,
-ruled and squared paper, a form's comb field, a shadow; ruled, squared and form pages also turned 1-4 degrees,
-as a phone photographs them), and pages with no digit (blank ruled, squared and form
-pages, printed words). Prints, per set, the share read exactly by digits (digits.reading.reader, as digits.predict
-reads a file; for a mark: refused, no digit read), the share of images with a refused mark, and the share tesseract
-(--psm 7, one line; digits whitelisted) reads exactly (for a mark: no digit), or "-" without tesseract
-(apt-get install tesseract-ocr). For an export holding a line reader (<export>/line_reader, the default
-recipe's), digits reads with it as digits.predict does, and two more columns say what the cuts alone and the
-line reader alone (each image read whole as one line) read.
+Sets made by support.synthetic from the MNIST test images and the page's pen strokes (seeded, so every run reads the
+same images): numbers of 2-6 spaced test digits (gaps of 2-8 px); pairs of test digits whose ink touches (boxes
+overlapped until the two are one piece of ink); numbers of 2-6 digits written with pens 2-28 px wide on a 280-pixel
+pad, spaced, and the same numbers written fast, each digit pushed against the one before it until their ink touches;
+single test digits, each of which must read as exactly one digit; and marks that are not digits, none of them
+trained on: support.synthetic.MARKS (letters, signs, doodles) drawn with every pen, and the letters and signs of
+digits.training.negatives.GLYPHS in the STIX fonts (digits.training.negatives trains on other fonts); and the spaced
+numbers' digits written on paper (support.synthetic.PAPERS: a clean page, ruled and squared paper, a form's comb
+field, a shadow; ruled, squared and form pages also turned 1-4 degrees, as a phone photographs them), and pages with
+no digit (blank ruled, squared and form pages, printed words); and other people's hands, in fonts digitised from
+handwriting (support.synthetic.HANDWRITING_FONTS: apt-get install fonts-dkg-handwriting fonts-breip fonts-bwht
+fonts-klee fonts-rufscript fonts-sjfonts fonts-humor-sans fonts-yusei-magic; skipped if none is installed): each
+digit alone, numbers on paper, and words (not digits). Prints, per set, the share read exactly by digits
+(digits.reading.reader, as digits.predict reads a file; for a mark: refused, no digit read), the share of images
+with a refused mark, and the share tesseract (--psm 7, one line; digits whitelisted) reads exactly (for a mark: no
+digit), or "-" without tesseract (apt-get install tesseract-ocr). For an export holding a line reader
+(<export>/line_reader, the default recipe's), digits reads with it as digits.predict does, and two more columns say
+what the cuts alone and the line reader alone (each image read whole as one line) read.
 """
 import os
 import subprocess
@@ -35,6 +37,8 @@ flags.DEFINE_string('model', None, 'Exported SavedModel (models/<run_name>, mode
 flags.DEFINE_integer('num', 500, 'Images in each set.')
 flags.DEFINE_string('tesseract', '/usr/bin/tesseract', 'tesseract to compare with ("" or missing: skip it).')
 config.define_data_flags()
+
+NOT_DIGITS = None  # the truth of a mark that is not a digit: read right when no digit is read
 
 
 def touching(synthetic, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
@@ -75,6 +79,7 @@ def make_sets(test, synthetic, negatives, num: int) -> dict:
     glyphs = [drawing.ink_on_paper(mark) for mark in negatives.glyph_marks(negatives.HELD_OUT_FONTS, 0)[0]]
     sets['STIX letters and signs'] = (glyphs, [NOT_DIGITS] * len(glyphs))
     sets.update(paper_sets(test, synthetic, chosen))
+    sets.update(font_sets(synthetic, num))
     return sets
 
 
@@ -97,7 +102,28 @@ def paper_sets(test, synthetic, chosen: list) -> dict:
     return sets
 
 
-NOT_DIGITS = None  # the truth of a mark that is not a digit: read right when no digit is read
+def font_sets(synthetic, num: int) -> dict:
+    """Other people's hands (support.synthetic.HANDWRITING_FONTS, those installed): each digit in each font
+    three times, at sizes drawn at random (at most num of them), and num numbers of 2-6 digits, each in a font
+    on a paper of FONT_PAPERS."""
+    fonts = synthetic.installed_handwriting_fonts()
+    if not fonts:
+        return {}
+    rng = np.random.default_rng(3)
+    singles = [(font, str(digit)) for font in fonts for digit in range(10) for _ in range(3)]
+    singles = [singles[k] for k in sorted(rng.choice(len(singles), min(num, len(singles)), replace=False))]
+    numbers = [''.join(map(str, rng.integers(0, 10, int(rng.integers(2, 7))))) for _ in range(num)]
+    words = [(font, word) for font in fonts for word in synthetic.WORDS]
+    words = [words[k] for k in sorted(rng.choice(len(words), min(num, len(words)), replace=False))]
+    paper = lambda: str(rng.choice(synthetic.FONT_PAPERS))
+    return {
+        'single digits in handwriting fonts': (
+            [synthetic.font_number(text, font, 'clean', rng) for font, text in singles], [t for _, t in singles]),
+        'numbers in handwriting fonts, on paper': (
+            [synthetic.font_number(text, fonts[rng.integers(len(fonts))], paper(), rng) for text in numbers],
+            numbers),
+        'words in handwriting fonts, not digits': (
+            [synthetic.font_number(word, font, paper(), rng) for font, word in words], [NOT_DIGITS] * len(words))}
 
 
 def read_right(text: str, truth: str | None) -> bool:
@@ -170,6 +196,10 @@ def main(argv):
                      f' {100 * np.mean([read_right(x, t) for x, t in zip(whole, truth)]):>16.1f}%')
         print(f'{name:<48} {len(pages):>6} {100 * ours:>12.1f}% {100 * refused:>7.1f}% {theirs:>16}{alone}',
               flush=True)
+    if not synthetic.installed_handwriting_fonts():
+        print('No handwriting font is installed (apt-get install fonts-dkg-handwriting ...): other hands are '
+              'not measured.')
+
 
 if __name__ == '__main__':
     cli.run(main, 'read_numbers', flags_help=cli.script_flags_help)

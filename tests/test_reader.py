@@ -117,15 +117,41 @@ def bars_and_a_blob(batch: np.ndarray) -> np.ndarray:
     return probs
 
 
-def test_a_mark_no_digit_is_likely_for_is_refused_in_place():
+def bar_and_blob() -> tuple[np.ndarray, np.ndarray]:
+    """A 28x28 bar and a 28x28 filled square, white on black."""
     bar, blob = np.zeros((28, 28), np.uint8), np.zeros((28, 28), np.uint8)
     bar[4:24, 12:16], blob[6:22, 6:22] = 255, 255
-    page = synthetic.spaced_number(np.stack([bar, blob, bar]), [12, 12, 0])
+    return bar, blob
+
+
+def test_a_mark_no_digit_is_likely_for_is_refused_in_place():
+    bar, blob = bar_and_blob()
+    page = synthetic.spaced_number(np.stack([bar, blob, bar, bar]), [12, 12, 12, 0])
     readings = reader.read(page, bars_and_a_blob, 'page')
-    assert [r.digit for r in readings] == [1, None, 1] and reader.text_of(readings) == '1?1'
+    assert [r.digit for r in readings] == [1, None, 1, 1] and reader.text_of(readings) == '1?11'
     assert reader.is_refused(readings[1].probabilities) and not reader.is_refused(readings[0].probabilities)
     [alone] = reader.read(drawing.ink_on_paper(blob), bars_and_a_blob, 'blob')
     assert alone.digit is None and reader.text_of([alone]) == '?'
+
+
+def three_way(batch: np.ndarray) -> np.ndarray:
+    """A stand-in model that reads every mark as a 1, a 4 or a 7, a third each (no mark refused alone)."""
+    probs = np.zeros((len(batch), 10))
+    probs[:, [1, 4, 7]] = 1 / 3
+    return probs
+
+
+def test_a_line_read_unsure_is_a_word_and_no_digit_of_it_is_read():
+    bar, blob = bar_and_blob()
+    page = synthetic.spaced_number(np.stack([bar, bar, bar]), [12, 12, 0])
+    assert reader.entropy(three_way(np.zeros((1, 28, 28)))[0]) > reader.WORD_ENTROPY
+    word = reader.read(page, three_way, 'word')
+    assert reader.text_of(word) == '???' and all(r.in_word and r.digit is None for r in word)
+    assert reader.text_of(reader.read(page, bars_and_a_blob, 'number')) == '111'
+    short = synthetic.spaced_number(np.stack([bar, blob, bar]), [12, 12, 0])  # a third of it no digit
+    assert reader.text_of(reader.read(short, bars_and_a_blob, 'short')) == '???'
+    [alone] = reader.read(drawing.ink_on_paper(bar), three_way, 'alone')  # one mark is a digit read unsure
+    assert alone.digit == 1 and not alone.in_word
 
 
 def test_read_numbers_measures_every_set_end_to_end(real_model):
@@ -137,8 +163,11 @@ def test_read_numbers_measures_every_set_end_to_end(real_model):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines()[1:] if line.strip()]
     papers = [f'the same numbers, {paper}' for paper in synthetic.PAPERS]
+    hands = ['single digits in handwriting fonts', 'numbers in handwriting fonts', 'words in handwriting fonts']
+    if not synthetic.installed_handwriting_fonts():  # .ci/run installs them
+        hands = ['No handwriting font is installed']
     for name in ['spaced MNIST numbers', 'touching MNIST pairs', 'single MNIST digits', 'pages with no digit',
-                 *papers]:
+                 *papers, *hands]:
         assert any(row.startswith(name) for row in rows), (name, proc.stdout)
 
 

@@ -5,7 +5,8 @@ digits.reading.segment finds the pieces of ink; each piece too wide for one digi
 neighbouring pieces that nearly touch may be one digit. Every way of grouping those slices into digits is a
 path through them; each candidate digit is prepared as MNIST's were (digits.reading.images) and read by the model in
 one call, and the path whose digits the model reads most confidently (the least total -log probability) is
-the reading: where a cut is ambiguous, the model decides, not the geometry.
+the reading: where a cut is ambiguous, the model decides, not the geometry. A line whose marks are read, on
+average, unsure is a word, and none of its marks is read as a digit (refuse_words).
 """
 import dataclasses
 import math
@@ -38,6 +39,11 @@ DIGIT_COST = 1.0
 # The line reader's reading replaces the cuts' only if each of its symbols is at least this probable: a
 # letter's strokes that it reads as 1s it reads unsure, where touching digits it reads surely.
 LINE_CONFIDENCE = 0.6
+# A line of two marks or more whose marks are read, on average, no surer than an even choice between two
+# digits (ln 2 = 0.69 nats of entropy) is a word, not a number: every mark in it is refused. A number's digits
+# are read surely, a word's letters as marks or as unsure digits ("Total" as 70?21, at 0.71).
+# docs/experiments/2026-12-07-words.md measures it.
+WORD_ENTROPY = 0.7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,17 +53,30 @@ class Reading:
     box: tuple[int, int, int, int]
     image: np.ndarray
     probabilities: np.ndarray
+    in_word: bool = False  # its line is read as a word, not a number (refuse_words)
 
     @property
     def digit(self) -> int | None:
-        """The digit read, or None for a mark refused as not a digit (is_refused)."""
-        return None if is_refused(self.probabilities) else int(self.probabilities.argmax())
+        """The digit read, or None for a mark refused as not a digit (is_refused) or in a word."""
+        return None if self.in_word or is_refused(self.probabilities) else int(self.probabilities.argmax())
 
 
 def is_refused(probabilities: np.ndarray) -> bool:
     """Whether the model's probabilities [classes] say the mark is no digit: their entropy above REFUSE_ENTROPY."""
+    return entropy(probabilities) > REFUSE_ENTROPY
+
+
+def entropy(probabilities: np.ndarray) -> float:
+    """The entropy of probabilities [classes], in nats."""
     p = np.asarray(probabilities, np.float64)
-    return float(-(p * np.log(np.maximum(p, 1e-12))).sum()) > REFUSE_ENTROPY
+    return float(-(p * np.log(np.maximum(p, 1e-12))).sum())
+
+
+def refuse_words(readings: list[Reading]) -> list[Reading]:
+    """readings, every mark refused if they are a word's (WORD_ENTROPY)."""
+    if len(readings) < 2 or np.mean([entropy(r.probabilities) for r in readings]) <= WORD_ENTROPY:
+        return readings
+    return [dataclasses.replace(r, in_word=True) for r in readings]
 
 
 def text_of(readings: list[Reading]) -> str:
@@ -123,7 +142,8 @@ def read_all(pages: list[np.ndarray], probabilities, names: list[str], line_prob
                         for k in chosen])
     if line_probabilities is not None:
         read_touching_as_lines(plans, results, line_probabilities)
-    return [too_many(result, name) for result, name in zip(results, names)]
+    return [too_many(refuse_words(result) if isinstance(result, list) else result, name)
+            for result, name in zip(results, names)]
 
 
 def too_many(result, name: str):

@@ -218,11 +218,57 @@ def written_on(paper: str, digits: np.ndarray, rng: np.random.Generator) -> np.n
         top = margin + int(rng.integers(-SCALE, SCALE + 1))
         ink[top:top + frame, margin + left:margin + left + frame] = np.maximum(
             ink[top:top + frame, margin + left:margin + left + frame], big)
+    return ink_on(paper, ink, rng, field=len(digits) * box)
+
+
+def ink_on(paper: str, ink: np.ndarray, rng: np.random.Generator, field: int = 0) -> np.ndarray:
+    """Ink [h, w] in [0, 1] (margins of 12 * SCALE round it) in dark ink on `paper` (one of PAPERS; a form's
+    comb field `field` pixels wide)."""
+    height, width = ink.shape
     page = np.ones((height, width, 3), np.float32) * paper_colour(rng)
     if paper in ('ruled', 'squared', 'form'):
-        page = draw_lines(page, printed_lines(paper, (height, width), margin, len(digits) * box, rng))
+        page = draw_lines(page, printed_lines(paper, (height, width), 12 * SCALE, field, rng))
     page = page * (1 - ink[..., None]) + ink_colour(rng) * ink[..., None]
     return with_shadow(page, rng) if paper == 'shadow' else page
+
+
+# Fonts digitised from people's handwriting (Debian's fonts-dkg-handwriting, -breip, -bwht, -klee, -rufscript,
+# -sjfonts, -humor-sans, -yusei-magic): other people's hands, to measure reading on, never to train on.
+# fonts-femkeklaver is left out: its digits are hollow outlines, which nobody writes.
+HANDWRITING_FONTS = tuple(f'/usr/share/fonts/{path}' for path in (
+    'truetype/fifthhorseman/dkg.ttf', 'truetype/fifthhorseman/dkgBd.ttf', 'truetype/fifthhorseman/dkgIt.ttf',
+    'truetype/fifthhorseman/dkgBI.ttf', 'truetype/breip/Breip.ttf',
+    *(f'opentype/bwht/BecauseWe{name}-Regular.otf' for name in ('Build', 'Connect', 'Create', 'Learn',
+                                                                 'Mentor', 'Organize')),
+    'truetype/klee/KleeOne-Regular.ttf', 'truetype/klee/KleeOne-SemiBold.ttf',
+    'truetype/rufscript/Rufscript010.ttf', 'truetype/sjfonts/Delphine.ttf', 'truetype/sjfonts/SteveHand.ttf',
+    'truetype/humor-sans/Humor-Sans.ttf', 'truetype/yusei-magic/YuseiMagic-Regular.ttf'))
+FONT_PAPERS = ('clean', 'ruled', 'squared', 'shadow')  # a font's digits do not fall into a form's boxes
+
+
+def installed_handwriting_fonts() -> list[str]:
+    """The HANDWRITING_FONTS installed on this machine (apt-get install fonts-dkg-handwriting ...)."""
+    import os
+    return [font for font in HANDWRITING_FONTS if os.path.exists(font)]
+
+
+def font_ink(text: str, font: str, size: int) -> np.ndarray:
+    """text written in `font` at `size` px: ink [h, w] in [0, 1], cropped to the ink with 12 * SCALE px of
+    paper round it."""
+    from PIL import Image, ImageDraw, ImageFont
+    face = ImageFont.truetype(font, size)
+    x0, y0, x1, y1 = ImageDraw.Draw(Image.new('L', (1, 1))).textbbox((0, 0), text, font=face)
+    canvas = Image.new('L', (x1 - x0 + 4, y1 - y0 + 4), 0)
+    ImageDraw.Draw(canvas).text((2 - x0, 2 - y0), text, fill=255, font=face)
+    ink = np.asarray(canvas, np.float32) / 255
+    rows, columns = np.flatnonzero(ink.max(axis=1) > 0.1), np.flatnonzero(ink.max(axis=0) > 0.1)
+    ink = ink[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    return np.pad(ink, 12 * SCALE)
+
+
+def font_number(text: str, font: str, paper: str, rng: np.random.Generator) -> np.ndarray:
+    """A number written in a handwriting font, its digits 40-100 px tall, in dark ink on `paper`."""
+    return ink_on(paper, font_ink(text, font, int(rng.integers(56, 140))), rng)
 
 
 def blank_paper(paper: str, rng: np.random.Generator) -> np.ndarray:
@@ -234,10 +280,13 @@ def blank_paper(paper: str, rng: np.random.Generator) -> np.ndarray:
     return draw_lines(page, printed_lines(paper, size, margin, field, rng))
 
 
+WORDS = ('Name', 'Date', 'Total', 'hello', 'Street', 'OK', 'City', 'Phone', 'from', 'Amount', 'Yes', 'Notes')
+
+
 def a_word(rng: np.random.Generator) -> np.ndarray:
-    """A printed word (letters only) on a clean page: no digit in it."""
+    """A printed word of WORDS on a clean page: no digit in it."""
     from PIL import Image, ImageDraw, ImageFont
-    word = rng.choice(['Name', 'Date', 'Total', 'hello', 'Street', 'OK'])
+    word = rng.choice(WORDS)
     page = Image.new('L', (420, 160), 255)
     font = ImageFont.truetype('DejaVuSans.ttf', int(rng.integers(48, 80)))
     ImageDraw.Draw(page).text((30, 30), str(word), fill=int(rng.integers(0, 60)), font=font)
@@ -285,7 +334,7 @@ def turned(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     from PIL import Image
     image = Image.fromarray((np.clip(page, 0, 1) * 255).astype(np.uint8))
     degrees = float(rng.choice([-1, 1]) * rng.uniform(1, 4))
-    fill = tuple(int(v) for v in np.asarray(image)[0, 0])
+    fill = tuple(int(v) for v in np.median(np.asarray(image).reshape(-1, 3), axis=0))  # the paper: most of it
     return np.asarray(image.rotate(degrees, resample=Image.BILINEAR, expand=True, fillcolor=fill), np.float32) / 255
 
 
