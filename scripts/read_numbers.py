@@ -4,22 +4,23 @@
 
 Sets made by support.synthetic from the MNIST test images and the page's pen strokes (seeded, so every run reads the
 same images): numbers of 2-6 spaced test digits (gaps of 2-8 px); pairs of test digits whose ink touches (boxes
-overlapped until the two are one piece of ink); numbers of 2-6 digits written with pens 2-28 px wide on a 280-pixel
-pad, spaced, and the same numbers written fast, each digit pushed against the one before it until their ink touches;
-single test digits, each of which must read as exactly one digit; and marks that are not digits, none of them
-trained on: support.synthetic.MARKS (letters, signs, doodles) drawn with every pen, and the letters and signs of
-digits.training.negatives.GLYPHS in the STIX fonts (digits.training.negatives trains on other fonts); and the spaced
-numbers' digits written on paper (support.synthetic.PAPERS: a clean page, ruled and squared paper, a form's comb
-field, a shadow; ruled, squared and form pages also turned 1-4 degrees, as a phone photographs them), and pages with
-no digit (blank ruled, squared and form pages, printed words); and other people's hands, in fonts digitised from
-handwriting (support.synthetic.HANDWRITING_FONTS: apt-get install fonts-dkg-handwriting fonts-breip fonts-bwht
-fonts-klee fonts-rufscript fonts-sjfonts fonts-humor-sans fonts-yusei-magic; skipped if none is installed): each
-digit alone, numbers on paper, and words (not digits). Prints, per set, the share read exactly by digits
-(digits.reading.reader, as digits.predict reads a file; for a mark: refused, no digit read), the share of images
-with a refused mark, and the share tesseract (--psm 7, one line; digits whitelisted) reads exactly (for a mark: no
-digit), or "-" without tesseract (apt-get install tesseract-ocr). For an export holding a line reader
-(<export>/line_reader, the default recipe's), digits reads with it as digits.predict does, and two more columns say
-what the cuts alone and the line reader alone (each image read whole as one line) read.
+overlapped until the two are one piece of ink), and numbers of 3-4 test digits touching in the same way; numbers of
+2-6 digits written with pens 2-28 px wide on a 280-pixel pad, spaced, and the same numbers written fast, each digit
+pushed against the one before it until their ink touches; single test digits, each of which must read as exactly one
+digit; and marks that are not digits, none of them trained on: support.synthetic.MARKS (letters, signs, doodles)
+drawn with every pen, and the letters and signs of digits.training.negatives.GLYPHS in the STIX fonts
+(digits.training.negatives trains on other fonts); and the spaced numbers' digits written on paper
+(support.synthetic.PAPERS: a clean page, ruled and squared paper, a form's comb field, a shadow; ruled, squared and
+form pages also turned 1-4 degrees, as a phone photographs them), and pages with no digit (blank ruled, squared and
+form pages, printed words); and other people's hands, in fonts digitised from handwriting
+(support.synthetic.HANDWRITING_FONTS: apt-get install fonts-dkg-handwriting fonts-breip fonts-bwht fonts-klee
+fonts-rufscript fonts-sjfonts fonts-humor-sans fonts-yusei-magic; skipped if none is installed): each digit alone,
+numbers on paper, and words (not digits). Prints, per set, the share read exactly by digits (digits.reading.reader,
+as digits.predict reads a file; for a mark: refused, no digit read), the share of images with a refused mark, and
+the share tesseract (--psm 7, one line; digits whitelisted) reads exactly (for a mark: no digit), or "-" without
+tesseract (apt-get install tesseract-ocr). For an export holding a line reader (<export>/line_reader, the default
+recipe's), digits reads with it as digits.predict does, and two more columns say what the cuts alone and the line
+reader alone (each image read whole as one line) read.
 """
 import os
 import subprocess
@@ -41,13 +42,21 @@ config.define_data_flags()
 NOT_DIGITS = None  # the truth of a mark that is not a digit: read right when no digit is read
 
 
-def touching(synthetic, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """The pair with the smallest overlap at which its ink is one component (None if it never is)."""
-    for overlap in range(1, 15):
-        page = drawing.touching_pair(a, b, overlap)
-        if segment.label_components(1 - page[..., 0] > segment.INK_THRESHOLD)[1] == 1:
-            return page
-    return None
+def touching(digits: np.ndarray) -> np.ndarray | None:
+    """28x28 test digits [n, 28, 28] side by side on a page, each pushed into the ones before it by the fewest
+    columns (1-14) at which their ink is one piece (None if a digit never joins it)."""
+    row = digits[0]
+    for digit in digits[1:]:
+        for overlap in range(1, 15):
+            joined = np.zeros((28, row.shape[1] + 28 - overlap), np.uint8)
+            joined[:, :row.shape[1]] = row
+            joined[:, -28:] = np.maximum(joined[:, -28:], digit)
+            if segment.label_components(joined / 255 > segment.INK_THRESHOLD)[1] == 1:
+                row = joined
+                break
+        else:
+            return None
+    return drawing.ink_on_paper(row)
 
 
 def make_sets(test, synthetic, negatives, num: int) -> dict:
@@ -60,7 +69,7 @@ def make_sets(test, synthetic, negatives, num: int) -> dict:
     pairs = []
     while len(pairs) < num:
         a, b = rng.choice(len(test), 2, replace=False)
-        page = touching(synthetic, test.images[a], test.images[b])
+        page = touching(test.images[[a, b]])
         if page is not None:
             pairs.append((page, f'{test.labels[a]}{test.labels[b]}'))
     sets['touching MNIST pairs'] = ([p for p, _ in pairs], [t for _, t in pairs])
@@ -73,6 +82,7 @@ def make_sets(test, synthetic, negatives, num: int) -> dict:
     singles = rng.choice(len(test), num, replace=False)
     sets['single MNIST digits'] = ([drawing.ink_on_paper(test.images[k]) for k in singles],
                                    [str(test.labels[k]) for k in singles])
+    sets.update(touching_numbers(test, rng, num))  # drawn last: the sets before keep their images
     marks = [drawing.render_strokes(strokes, width) for strokes in synthetic.MARKS.values()
              for width in synthetic.PEN_WIDTHS]
     sets['pen-drawn marks, not digits'] = (marks, [NOT_DIGITS] * len(marks))
@@ -81,6 +91,17 @@ def make_sets(test, synthetic, negatives, num: int) -> dict:
     sets.update(paper_sets(test, synthetic, chosen))
     sets.update(font_sets(synthetic, num))
     return sets
+
+
+def touching_numbers(test, rng: np.random.Generator, num: int) -> dict:
+    """{name: (pages, texts)}: num numbers of 3-4 test digits whose ink is one piece (touching)."""
+    numbers = []
+    while len(numbers) < num:
+        chosen = rng.choice(len(test), int(rng.integers(3, 5)), replace=False)
+        page = touching(test.images[chosen])
+        if page is not None:
+            numbers.append((page, ''.join(map(str, test.labels[chosen]))))
+    return {'touching MNIST numbers, 3-4 digits': ([p for p, _ in numbers], [t for _, t in numbers])}
 
 
 def paper_sets(test, synthetic, chosen: list) -> dict:

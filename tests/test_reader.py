@@ -166,8 +166,8 @@ def test_read_numbers_measures_every_set_end_to_end(real_model):
     hands = ['single digits in handwriting fonts', 'numbers in handwriting fonts', 'words in handwriting fonts']
     if not synthetic.installed_handwriting_fonts():  # .ci/run installs them
         hands = ['No handwriting font is installed']
-    for name in ['spaced MNIST numbers', 'touching MNIST pairs', 'single MNIST digits', 'pages with no digit',
-                 *papers, *hands]:
+    for name in ['spaced MNIST numbers', 'touching MNIST pairs', 'touching MNIST numbers', 'single MNIST digits',
+                 'pages with no digit', *papers, *hands]:
         assert any(row.startswith(name) for row in rows), (name, proc.stdout)
 
 
