@@ -195,10 +195,21 @@ def touching_blobs() -> np.ndarray:
     return drawing.ink_on_paper(ink)
 
 
+def bars_and_wide_marks(batch: np.ndarray) -> np.ndarray:
+    """A stand-in model: a mark wider than it is tall (two touching digits read as one) gets 10% for each
+    digit, as the digit model's refusal of touching digits does; any other reads as a 1 at 99%."""
+    ink = batch.reshape(len(batch), 28, 28) > 50
+    wide = ink.any(axis=1).sum(axis=1) > ink.any(axis=2).sum(axis=1)
+    probs = np.full((len(batch), 10), 0.01 / 9)
+    probs[:, 1] = 0.99
+    probs[wide] = 0.1
+    return probs
+
+
 def test_digits_that_touch_are_read_by_the_line_reader_in_one_call():
     model, calls = line_reading({8: 4, 20: 7}, sure=0.9)
     pages = [touching_blobs(), drawing.ink_on_paper(np.pad(np.full((20, 4), 255, np.uint8), 4))]
-    touching, bar = reader.read_all(pages, bars_and_a_blob, ['blobs', 'bar'], model)
+    touching, bar = reader.read_all(pages, bars_and_wide_marks, ['blobs', 'bar'], model)
     assert reader.text_of(touching) == '47' and len(calls) == 1 and calls[0][0] == 2
     assert all(0 <= r.box[0] < r.box[2] <= pages[0].shape[1] for r in touching)
     assert touching[0].box[2] <= touching[1].box[2] and touching[0].image.shape == (28, 28)
@@ -214,3 +225,18 @@ def test_the_cuts_reading_stays_where_the_line_reader_is_unsure_or_reads_a_mark(
     assert reader.text_of(reader.read(bar, bars_and_a_blob, 'bar', marks)) == '1'
     nothing, _ = line_reading({}, sure=0.9)  # every frame the blank: a wide digit it cannot read
     assert reader.text_of(reader.read(touching_blobs(), bars_and_a_blob, 'blobs', nothing)) == cuts != ''
+
+
+def sure_seven(batch: np.ndarray) -> np.ndarray:
+    """A stand-in digit model that reads every mark as a 7 at 99%."""
+    probs = np.full((len(batch), 10), 0.01 / 9)
+    probs[:, 7] = 0.99
+    return probs
+
+
+def test_one_piece_read_surely_as_one_digit_stays_one_digit():
+    """A wide digit alone (one piece wider than a digit) that the digit model reads surely is not split by a
+    line reader reading two digits in it; read unsure, the line reader's reading replaces it."""
+    two, _ = line_reading({8: 4, 20: 7}, sure=0.9)
+    assert reader.text_of(reader.read(touching_blobs(), sure_seven, 'wide 7', two)) == '7'
+    assert reader.text_of(reader.read(touching_blobs(), bars_and_wide_marks, 'blobs', two)) == '47'

@@ -39,6 +39,10 @@ DIGIT_COST = 1.0
 # The line reader's reading replaces the cuts' only if each of its symbols is at least this probable: a
 # letter's strokes that it reads as 1s it reads unsure, where touching digits it reads surely.
 LINE_CONFIDENCE = 0.6
+# One piece of ink that the digit model reads, whole, as one digit at least this probable stays that digit: a
+# wide 0 or 7 alone is not two digits touching (the line reader read 14 of the 10,000 test digits as two, "0"
+# as "00"). docs/experiments/2026-12-07-words.md measures it.
+ONE_DIGIT_SURE = 0.9
 # A line of two marks or more whose marks are read, on average, no surer than an even choice between two
 # digits (ln 2 = 0.69 nats of entropy) is a word, not a number: every mark in it is refused. A number's digits
 # are read surely, a word's letters as marks or as unsure digits ("Total" as 70?21, at 0.71).
@@ -157,7 +161,8 @@ def read_touching_as_lines(plans: list, results: list, line_probabilities):
     """Replaces, in place, an image's readings by the line reader's reading of its whole ink (one model call
     for all the images) where its digits touch: a piece of ink wider than one digit, or the line reader
     reading more digits than the cuts found, none of them a mark (a letter's strokes read as 1s are not
-    digits that touch); and only if it reads a symbol and is sure of every one (LINE_CONFIDENCE).
+    digits that touch); only if it reads a symbol and is sure of every one (LINE_CONFIDENCE); and not where
+    the cuts read one piece of ink as one digit surely (ONE_DIGIT_SURE).
     docs/experiments/2026-12-07-line-reader.md measures this rule against the others."""
     readable = [i for i, plan in enumerate(plans) if isinstance(plan, Plan)]
     read = lines.read_lines([plans[i].ink for i in readable], line_probabilities,
@@ -165,8 +170,13 @@ def read_touching_as_lines(plans: list, results: list, line_probabilities):
     for i, (symbols, line) in zip(readable, read):
         more = len(symbols) > len(results[i]) and all(s.label != NOT_A_DIGIT for s in symbols)
         sure = bool(symbols) and all(s.probability >= LINE_CONFIDENCE for s in symbols)
-        if (plans[i].touching or more) and sure:
+        if (plans[i].touching or more) and sure and not one_sure_digit(plans[i], results[i]):
             results[i] = [line_reading(symbol, line, plans[i]) for symbol in symbols]
+
+
+def one_sure_digit(plan: 'Plan', readings: list[Reading]) -> bool:
+    """Whether the cuts read the image's one piece of ink as one digit, at least ONE_DIGIT_SURE probable."""
+    return len(plan.pieces) == 1 and len(readings) == 1 and float(readings[0].probabilities.max()) >= ONE_DIGIT_SURE
 
 
 def line_reading(symbol: lines.Symbol, line: lines.Line, plan: 'Plan') -> Reading:
