@@ -11,16 +11,16 @@ digit; and marks that are not digits, none of them trained on: support.synthetic
 drawn with every pen, and the letters and signs of digits.training.negatives.GLYPHS in the STIX fonts
 (digits.training.negatives trains on other fonts); and the spaced numbers' digits written on paper
 (support.synthetic.PAPERS: a clean page, ruled and squared paper, a form's comb field, a shadow; ruled, squared and
-form pages also turned 1-4 degrees, as a phone photographs them), and pages with no digit (blank ruled, squared and
-form pages, printed words); and other people's hands, in fonts digitised from handwriting
-(support.synthetic.HANDWRITING_FONTS: apt-get install fonts-dkg-handwriting fonts-breip fonts-bwht fonts-klee
-fonts-rufscript fonts-sjfonts fonts-humor-sans fonts-yusei-magic; skipped if none is installed): each digit alone,
-numbers on paper, and words (not digits). Prints, per set, the share read exactly by digits (digits.reading.reader,
-as digits.predict reads a file; for a mark: refused, no digit read), the share of images with a refused mark, and
-the share tesseract (--psm 7, one line; digits whitelisted) reads exactly (for a mark: no digit), or "-" without
-tesseract (apt-get install tesseract-ocr). For an export holding a line reader (<export>/line_reader, the default
-recipe's), digits reads with it as digits.predict does, and two more columns say what the cuts alone and the line
-reader alone (each image read whole as one line) read.
+form pages also turned 1-4 degrees, as a phone photographs them; a form written in a hurry, over its boxes' sides),
+and pages with no digit (blank ruled, squared and form pages, printed words); and other people's hands, in fonts
+digitised from handwriting (support.synthetic.HANDWRITING_FONTS: apt-get install fonts-dkg-handwriting fonts-breip
+fonts-bwht fonts-klee fonts-rufscript fonts-sjfonts fonts-humor-sans fonts-yusei-magic; skipped if none is
+installed): each digit alone, numbers on paper, and words (not digits). Prints, per set, the share read exactly by
+digits (digits.reading.reader, as digits.predict reads a file; for a mark: refused, no digit read), the share of
+images with a refused mark, and the share tesseract (--psm 7, one line; digits whitelisted) reads exactly (for a
+mark: no digit), or "-" without tesseract (apt-get install tesseract-ocr). For an export holding a line reader
+(<export>/line_reader, the default recipe's), digits reads with it as digits.predict does, and two more columns say
+what the cuts alone and the line reader alone (each image read whole as one line) read.
 """
 import os
 import subprocess
@@ -105,8 +105,9 @@ def touching_numbers(test, rng: np.random.Generator, num: int) -> dict:
 
 
 def paper_sets(test, synthetic, chosen: list) -> dict:
-    """The spaced numbers' digits written on each of synthetic.PAPERS (3x larger, in dark ink), and pages
-    with no digit: blank ruled, squared and form pages and printed words, 6 of each."""
+    """The spaced numbers' digits written on each of synthetic.PAPERS (3x larger, in dark ink), on the lined
+    papers turned, on a form in a hurry (each digit moved up to 0.3 of a box: up to and over the sides), and
+    pages with no digit: blank ruled, squared and form pages and printed words, 6 of each."""
     sets, texts = {}, [''.join(map(str, test.labels[c])) for c in chosen]
     for paper in synthetic.PAPERS:
         rng = np.random.default_rng(1)
@@ -116,6 +117,9 @@ def paper_sets(test, synthetic, chosen: list) -> dict:
         rng = np.random.default_rng(1)
         sets[f'the same numbers, {paper}, turned 1-4 degrees'] = (
             [synthetic.turned(synthetic.written_on(paper, test.images[c], rng), rng) for c in chosen], texts)
+    rng = np.random.default_rng(1)
+    sets['the same numbers, form, written over the sides'] = (
+        [synthetic.written_on('form', test.images[c], rng, shift=0.3) for c in chosen], texts)
     rng = np.random.default_rng(2)
     blank = [synthetic.blank_paper(paper, rng) for paper in ('ruled', 'squared', 'form') for _ in range(6)]
     blank += [synthetic.a_word(rng) for _ in range(6)]

@@ -51,6 +51,20 @@ def test_a_forms_boxes_go_and_leave_one_piece_per_digit():
     assert len(pieces) == 4, [(p.x0, p.x1, p.y0, p.y1) for p in pieces]
 
 
+def test_a_forms_lines_go_though_its_digits_are_written_up_to_its_outer_sides():
+    """A comb field's lines end at its outer sides, so they do not reach past digits written right up to those
+    sides; its boxes' thin sides make it a form's all the same."""
+    ink = np.zeros((120, 340), np.float32)
+    ink[20:22, 20:322] = ink[100:102, 20:322] = 0.6
+    for x in (20, 120, 220, 320):
+        ink[20:102, x:x + 2] = 0.6
+    for x in (23, 165, 313):  # the first and last a pixel from the field's outer sides
+        ink[35:85, x:x + 6] = 0.9
+    cleaned = page.remove_lines(ink)
+    assert cleaned[20:22].max() == 0 and cleaned[100:102].max() == 0 and cleaned[:, 320:322].max() == 0
+    assert (cleaned[35:85, 23:29] == 0.9).all() and len(segment.find_pieces(cleaned)) == 3
+
+
 @pytest.mark.parametrize('paper', ['ruled', 'squared', 'form'])
 def test_a_page_of_nothing_but_printed_lines_is_blank(paper):
     for seed in range(3):

@@ -273,8 +273,10 @@ def line_rows(mask: np.ndarray, widths: np.ndarray) -> np.ndarray:
 def printed_rows(mask: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """The rows of line_rows that are printed lines, not a digit's long stroke (a 7's bar in a picture cropped
     tight round it): lines come at least two together (the rules of a page, a box's top and bottom), and
-    each reaches past the rest of the ink, lines aside, on both sides (through a page's margins, round a
-    form's boxes), where a digit's bar ends at its other strokes."""
+    each reaches past the rest of the ink, lines aside, on both sides (through a page's margins), where a
+    digit's bar ends at its other strokes; or they are the top and bottom of a form's comb field, two boxes or
+    more whose sides (box_sides) are as thin as lines, though a digit is written right up to its outer sides
+    (a digit cropped tight has two sides at most, and thick ones)."""
     bands = bands_of(rows)
     if len(bands) < 2:
         return np.zeros_like(rows)
@@ -290,6 +292,10 @@ def printed_rows(mask: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.
         reach = max(2, BEYOND * (xs[-1] - xs[0]))
         if not len(inked) or (xs[0] <= inked[0] - reach and xs[-1] >= inked[-1] + reach):
             printed[band] = True
+    limit = thickness_limit(mask.shape)
+    for top, bottom in zip(bands, bands[1:]):  # a comb field, whatever is written up to its outer sides
+        if len(bands_of(thin_bands(box_sides(mask, top, bottom), limit))) >= 3:
+            printed[top] = printed[bottom] = True
     return printed if len(bands_of(printed)) >= 2 else np.zeros_like(rows)
 
 

@@ -202,8 +202,10 @@ PAPERS = ('clean', 'ruled', 'squared', 'form', 'shadow')
 SCALE = 3  # MNIST's 28-pixel frames written 84 pixels tall: a digit about 60 pixels high, as on a phone's photo
 
 
-def written_on(paper: str, digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """28x28 white-on-black digits [n, 28, 28] written in dark ink on `paper` (one of PAPERS)."""
+def written_on(paper: str, digits: np.ndarray, rng: np.random.Generator, shift: float = 0.0) -> np.ndarray:
+    """28x28 white-on-black digits [n, 28, 28] written in dark ink on `paper` (one of PAPERS); on a form, each
+    digit moved up to `shift` (at most 0.3) of a box left or right, as people write in a hurry: up to and
+    across the boxes' sides."""
     from PIL import Image
     frame = 28 * SCALE
     gaps = rng.integers(2, 9, len(digits)) * SCALE
@@ -216,6 +218,7 @@ def written_on(paper: str, digits: np.ndarray, rng: np.random.Generator) -> np.n
     for digit, left in zip(digits, lefts):
         big = np.asarray(Image.fromarray(digit).resize((frame, frame), Image.BILINEAR), np.float32) / 255
         top = margin + int(rng.integers(-SCALE, SCALE + 1))
+        left = left + int(rng.uniform(-shift, shift) * box) if shift else left
         ink[top:top + frame, margin + left:margin + left + frame] = np.maximum(
             ink[top:top + frame, margin + left:margin + left + frame], big)
     return ink_on(paper, ink, rng, field=len(digits) * box)
