@@ -240,3 +240,30 @@ def test_one_piece_read_surely_as_one_digit_stays_one_digit():
     two, _ = line_reading({8: 4, 20: 7}, sure=0.9)
     assert reader.text_of(reader.read(touching_blobs(), sure_seven, 'wide 7', two)) == '7'
     assert reader.text_of(reader.read(touching_blobs(), bars_and_wide_marks, 'blobs', two)) == '47'
+
+
+def test_a_fragment_beside_a_digit_may_be_read_with_it():
+    """A short stroke a few pixels beside a digit (a scan's stray fragment) may be part of it: read whole, it
+    is one digit; a tall stroke as near, or a fragment farther than FRAGMENT_GAP, stays a digit of its own."""
+    def page(second_height: int, gap: int) -> np.ndarray:
+        ink = np.zeros((20, 6 + gap), np.uint8)
+        ink[:, :4] = 255
+        ink[20 - second_height:, 4 + gap:] = 255
+        return drawing.ink_on_paper(ink)
+    assert 6 < reader.SHORT * 20 and 3 < reader.FRAGMENT_GAP * 20 < 5
+    assert reader.text_of(reader.read(page(6, 3), sure_seven, 'fragment')) == '7'
+    assert reader.text_of(reader.read(page(20, 3), sure_seven, 'stroke')) == '77'
+    assert reader.text_of(reader.read(page(6, 5), sure_seven, 'far')) == '77'
+
+
+def test_pieces_of_one_digit_the_cuts_refused_are_read_by_the_line_reader():
+    """Where the cuts refuse pieces the line reader reads surely as fewer digits, its reading stands; a mark
+    it reads as a digit (as many symbols as the cuts refused) stays refused."""
+    _, blob = bar_and_blob()
+    two = synthetic.spaced_number(np.stack([blob, blob]), [12, 0])
+    assert reader.text_of(reader.read(two, bars_and_a_blob, 'pieces')) == '??'
+    one, _ = line_reading({16: 5}, sure=0.9)
+    assert reader.text_of(reader.read(two, bars_and_a_blob, 'pieces', one)) == '5'
+    assert reader.text_of(reader.read(drawing.ink_on_paper(blob), bars_and_a_blob, 'mark', one)) == '?'
+    unsure, _ = line_reading({16: 5}, sure=reader.LINE_CONFIDENCE - 0.1)
+    assert reader.text_of(reader.read(two, bars_and_a_blob, 'pieces', unsure)) == '??'

@@ -20,6 +20,10 @@ from digits.reading import images, lines, page, segment
 MAX_DIGITS = 12  # on one line
 MAX_SIDE = 1024  # the ink is segmented at most this many pixels on its long side
 MERGE_GAP = 0.08  # of the line's height: pieces closer than this may be one digit (the model decides)
+# A piece shorter than SHORT x the line's height (below) may be one digit with its neighbour this far apart (of
+# the line's height): a scan's stray fragment 2-4 px beside a digit, which the digit model, trained on MNIST's
+# frames that hold such fragments, reads as part of it (docs/experiments/2026-12-07-fragments.md).
+FRAGMENT_GAP = 0.2
 # A candidate digit shorter than this fraction of the line's height is a fragment (a 5's detached bar, a
 # tick of a 4) more often than a digit: reading it alone costs SHORT_COST more (-log probability), so a
 # grouping that joins it to its neighbour wins unless the model reads that far worse.
@@ -161,8 +165,9 @@ def read_touching_as_lines(plans: list, results: list, line_probabilities):
     """Replaces, in place, an image's readings by the line reader's reading of its whole ink (one model call
     for all the images) where its digits touch: a piece of ink wider than one digit, or the line reader
     reading more digits than the cuts found, none of them a mark (a letter's strokes read as 1s are not
-    digits that touch); only if it reads a symbol and is sure of every one (LINE_CONFIDENCE); and not where
-    the cuts read one piece of ink as one digit surely (ONE_DIGIT_SURE).
+    digits that touch), or fewer where the cuts refused one (joins_refused); only if it reads a symbol and is
+    sure of every one (LINE_CONFIDENCE); and not where the cuts read one piece of ink as one digit surely
+    (ONE_DIGIT_SURE).
     docs/experiments/2026-12-07-line-reader.md measures this rule against the others."""
     readable = [i for i, plan in enumerate(plans) if isinstance(plan, Plan)]
     read = lines.read_lines([plans[i].ink for i in readable], line_probabilities,
@@ -170,8 +175,17 @@ def read_touching_as_lines(plans: list, results: list, line_probabilities):
     for i, (symbols, line) in zip(readable, read):
         more = len(symbols) > len(results[i]) and all(s.label != NOT_A_DIGIT for s in symbols)
         sure = bool(symbols) and all(s.probability >= LINE_CONFIDENCE for s in symbols)
-        if (plans[i].touching or more) and sure and not one_sure_digit(plans[i], results[i]):
+        joined = joins_refused(symbols, results[i])
+        if (plans[i].touching or more or joined) and sure and not one_sure_digit(plans[i], results[i]):
             results[i] = [line_reading(symbol, line, plans[i]) for symbol in symbols]
+
+
+def joins_refused(symbols: list[lines.Symbol], readings: list[Reading]) -> bool:
+    """Whether the line reader reads fewer symbols than the cuts, none a mark, where the cuts refused one: the
+    pieces of one digit the cuts could not join (a 5 and its bar, too wide together), not a mark it reads as
+    a digit (that reads as many symbols)."""
+    return (len(symbols) < len(readings) and any(r.digit is None for r in readings)
+            and all(s.label != NOT_A_DIGIT for s in symbols))
 
 
 def one_sure_digit(plan: 'Plan', readings: list[Reading]) -> bool:
@@ -248,7 +262,7 @@ def make_slice(p: int, piece: segment.Piece, start: np.ndarray, stop: np.ndarray
 
 def candidate_spans(pieces: list[segment.Piece], slices: list[Slice], line: int) -> list[tuple[int, int]]:
     """(i, j): slices[i:j] may be one digit: within one piece, no wider than a digit (or the whole piece);
-    across pieces, whole pieces that nearly touch, no wider than a digit together."""
+    across pieces, whole pieces that nearly touch (nearly_touch), no wider than a digit together."""
     spans, widest = [], segment.MAX_DIGIT_WIDTH * line
     for i in range(len(slices)):
         for j in range(i + 1, len(slices) + 1):
@@ -261,10 +275,17 @@ def candidate_spans(pieces: list[segment.Piece], slices: list[Slice], line: int)
                 continue
             if x1 - x0 > MAX_JOINED_WIDTH * line:
                 break
-            close = all(pieces[p + 1].x0 - pieces[p].x1 < MERGE_GAP * line for p in range(first.piece, last.piece))
+            close = all(nearly_touch(pieces[p], pieces[p + 1], line) for p in range(first.piece, last.piece))
             if whole and close:
                 spans.append((i, j))
     return spans
+
+
+def nearly_touch(left: segment.Piece, right: segment.Piece, line: int) -> bool:
+    """Whether two neighbouring pieces are close enough to be one digit: MERGE_GAP of the line's height apart,
+    FRAGMENT_GAP if one of them is a fragment (shorter than SHORT)."""
+    fragment = min(left.height, right.height) < SHORT * line
+    return right.x0 - left.x1 < (FRAGMENT_GAP if fragment else MERGE_GAP) * line
 
 
 def compose(pieces: list[segment.Piece], parts: list[Slice]) -> segment.Piece:
