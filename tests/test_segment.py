@@ -18,6 +18,45 @@ def test_components_are_8_connected():
     assert count == 2 and labels[1, 1] == labels[4, 4] != labels[8, 8] and labels[0, 0] == 0
 
 
+def flood_fill(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The components of mask by the definition, pixel by pixel: 8 neighbours, numbered from the first pixel."""
+    labels, count = np.zeros(mask.shape, np.int32), 0
+    for y, x in zip(*np.nonzero(mask)):
+        if labels[y, x]:
+            continue
+        count += 1
+        labels[y, x], todo = count, [(y, x)]
+        while todo:
+            cy, cx = todo.pop()
+            for ny in range(max(0, cy - 1), min(mask.shape[0], cy + 2)):
+                for nx in range(max(0, cx - 1), min(mask.shape[1], cx + 2)):
+                    if mask[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = count
+                        todo.append((ny, nx))
+    return labels, count
+
+
+def serpentine(n: int) -> np.ndarray:
+    """One stroke winding down and up n columns: its runs join one another row after row, far from where it
+    starts."""
+    mask = np.zeros((n, n), bool)
+    mask[:, ::2] = True
+    for column in range(0, n - 2, 2):
+        mask[n - 1 if column % 4 == 0 else 0, column:column + 3] = True
+    return mask
+
+
+def test_components_are_those_of_a_flood_fill_numbered_in_reading_order():
+    rng = np.random.default_rng(0)
+    masks = [rng.random(rng.integers(1, 30, 2)) < rng.random() for _ in range(200)]
+    masks += [serpentine(41), serpentine(41).T, np.zeros((3, 4), bool)]
+    for mask in masks:
+        labels, count = segment.label_components(mask)
+        expected, expected_count = flood_fill(mask)
+        assert count == expected_count and np.array_equal(labels, expected), mask.astype(int)
+    assert segment.label_components(serpentine(41))[1] == segment.label_components(serpentine(41).T)[1] == 1
+
+
 def test_pieces_come_left_to_right_and_specks_are_dropped():
     ink = blank()
     ink[10:50, 120:130] = 1  # a '1' on the right

@@ -51,40 +51,50 @@ class Piece:
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected components of a bool mask [h, w]: (labels [h, w] int32, 0 for background, 1..n), n.
+    """8-connected components of a bool mask [h, w]: (labels [h, w] int32, 0 for background, 1..n), n,
+    numbered in the order their first pixel comes row by row.
 
-    Union-find over the runs of ink in each row: two runs in neighbouring rows are joined when their
-    columns touch, diagonals included."""
+    The runs of ink in each row are the nodes; two runs in neighbouring rows whose columns touch, diagonals
+    included, are joined (touching_runs); join_runs finds the components of that graph."""
     h, w = mask.shape
     edges = np.diff(np.pad(mask, [(0, 0), (1, 1)]).view(np.int8), axis=1)  # +1 where a run starts, -1 after it
     rows, starts = np.nonzero(edges == 1)
     stops = np.nonzero(edges == -1)[1]  # row-major order: the i-th stop ends the i-th run
-    parent = np.arange(len(rows) + 1)  # run i is node i + 1; node 0 is the background
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    row_first = np.searchsorted(rows, np.arange(h + 1))  # runs of row y: row_first[y] .. row_first[y + 1]
-    for y in range(1, h):
-        above, here = range(row_first[y - 1], row_first[y]), range(row_first[y], row_first[y + 1])
-        k = above.start
-        for i in here:
-            while k < above.stop and stops[k] < starts[i]:  # a run above that ends left of this one's start
-                k += 1
-            j = k
-            while j < above.stop and starts[j] <= stops[i]:
-                a, b = find(i + 1), find(j + 1)
-                parent[max(a, b)] = min(a, b)
-                j += 1
-    roots = np.array([find(i) for i in range(len(parent))])
-    _, compact = np.unique(roots, return_inverse=True)  # node 0 (the background) stays 0
+    if not len(rows):
+        return np.zeros((h, w), np.int32), 0
+    _, label = np.unique(join_runs(len(rows), *touching_runs(rows, starts, stops, w)), return_inverse=True)
+    label += 1
     marks = np.zeros((h, w + 1), np.int64)  # each run's label written at its start, taken back at its stop
-    np.add.at(marks, (rows, starts), compact[1:])
-    np.add.at(marks, (rows, stops), -compact[1:])
-    return np.cumsum(marks, axis=1)[:, :w].astype(np.int32), int(compact.max())
+    marks[rows, starts], marks[rows, stops] = label, -label  # no two runs start or stop at one pixel
+    return np.cumsum(marks, axis=1)[:, :w].astype(np.int32), int(label.max())
+
+
+def touching_runs(rows: np.ndarray, starts: np.ndarray, stops: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (a, b) of runs (rows, columns [starts, stops), in row-major order, in a mask w wide) whose columns
+    touch, diagonals included, b in the row above a's: the runs above that stop at or after a's start and
+    start at or before its stop, found by searching the runs' row-major keys."""
+    width = w + 2
+    above = (rows - 1) * width
+    first = np.searchsorted(rows * width + stops, above + starts, 'left')
+    count = np.maximum(np.searchsorted(rows * width + starts, above + stops, 'right') - first, 0)
+    a = np.repeat(np.arange(len(rows)), count)
+    offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    return a, np.repeat(first, count) + offsets
+
+
+def join_runs(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The components of n nodes joined by the edges (a, b): each node's root, the least node of its
+    component. Each round hooks the greater root of every edge whose roots differ to the lesser, then
+    points every node straight at its root; each round leaves fewer roots."""
+    parent = np.arange(n)
+    while True:
+        ra, rb = parent[a], parent[b]
+        differ = ra != rb
+        if not differ.any():
+            return parent
+        np.minimum.at(parent, np.maximum(ra, rb)[differ], np.minimum(ra, rb)[differ])
+        while not np.array_equal(up := parent[parent], parent):
+            parent = up
 
 
 def find_pieces(ink: np.ndarray) -> list[Piece]:
