@@ -48,9 +48,7 @@ def touching(digits: np.ndarray) -> np.ndarray | None:
     row = digits[0]
     for digit in digits[1:]:
         for overlap in range(1, 15):
-            joined = np.zeros((28, row.shape[1] + 28 - overlap), np.uint8)
-            joined[:, :row.shape[1]] = row
-            joined[:, -28:] = np.maximum(joined[:, -28:], digit)
+            joined = drawing.overlapped(row, digit, overlap)
             if segment.label_components(joined / 255 > segment.INK_THRESHOLD)[1] == 1:
                 row = joined
                 break

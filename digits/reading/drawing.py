@@ -46,9 +46,15 @@ def ink_on_paper(row: np.ndarray, margin: int = 10) -> np.ndarray:
     return (1 - np.pad(row, margin).astype(np.float32) / 255)[..., None]
 
 
+def overlapped(left: np.ndarray, right: np.ndarray, overlap: int) -> np.ndarray:
+    """White-on-black ink [h, wl] and [h, wr] side by side, right's first `overlap` columns over left's last
+    (the brighter ink kept where they meet): [h, wl + wr - overlap]."""
+    row = np.zeros((left.shape[0], left.shape[1] + right.shape[1] - overlap), left.dtype)
+    row[:, :left.shape[1]] = left
+    row[:, -right.shape[1]:] = np.maximum(row[:, -right.shape[1]:], right)
+    return row
+
+
 def touching_pair(a: np.ndarray, b: np.ndarray, overlap: int) -> np.ndarray:
     """Two 28x28 digits whose boxes overlap by `overlap` columns (their ink often touches), on a page."""
-    row = np.zeros((28, 56 - overlap), np.uint8)
-    row[:, :28] = a
-    row[:, 28 - overlap:] = np.maximum(row[:, 28 - overlap:], b)
-    return ink_on_paper(row)
+    return ink_on_paper(overlapped(a, b, overlap))
