@@ -65,14 +65,51 @@ def test_a_symbols_box_maps_its_frames_back_to_the_ink():
 def test_lines_are_read_in_one_call_each_from_its_own_frames():
     calls = []
 
-    def model(batch):
-        calls.append(batch.shape)
-        frames = np.tile(frames_of([BLANK]), (batch.shape[0], batch.shape[2] // FRAME_COLUMNS, 1))
-        frames[:, -1] = frames_of([5])[0]  # the last frame of the padded batch reads a 5
-        return frames
-
     short, wide = np.zeros((50, 60), np.float32), np.zeros((50, 400), np.float32)
     short[10:40, 10:40] = wide[10:40, 10:390] = 1
+    last = lines.prepare_line(wide).frames - 1
+
+    def model(batch):
+        calls.append(batch.shape)
+        frames = np.tile(frames_of([5]), (batch.shape[0], batch.shape[2] // FRAME_COLUMNS, 1))  # paper reads 5
+        frames[:, :last] = frames_of([BLANK])[0]
+        frames[:, last + 1:last + 2] = frames_of([BLANK])[0]
+        return frames
+
     read = lines.read_lines([short, wide], model)
     assert len(calls) == 1 and calls[0][0] == 2
-    assert lines.text_of(read[0][0]) == '' and lines.text_of(read[1][0]) == '5'  # the short line's padding unread
+    # The wide line's last frame is its 5; the paper after each line is not read.
+    assert lines.text_of(read[0][0]) == '' and lines.text_of(read[1][0]) == '5'
+
+
+def test_the_line_readers_reach_is_the_paper_after_each_line():
+    """A LineReader's frame sees lines.REACH columns past its own: a line followed by REACH columns of paper
+    gives the same frames alone as padded to a wider line's width, and so reads the same alone as beside a
+    wider line (its batch norms given offsets, so that paper is not zero inside the model)."""
+    import tensorflow as tf
+
+    from digits.training import model as models
+    reader = models.create('line')
+    rng = np.random.default_rng(0)
+    for variable in reader.variables:
+        values = rng.normal(0, 0.3, variable.shape)
+        variable.assign(np.abs(values) + 0.5 if 'variance' in variable.path else values)
+    line = np.zeros((HEIGHT, 40 + lines.REACH), np.float32)
+    line[4:24, 4:36] = rng.random((20, 32))
+
+    def frames(width, paper):
+        padded = np.pad(line[:, :width], [(0, 0), (0, paper)])[None, ..., None]
+        return tf.nn.softmax(reader(padded)).numpy()[0, :40 // FRAME_COLUMNS]
+
+    alone = frames(40 + lines.REACH, 0)
+    np.testing.assert_allclose(frames(40 + lines.REACH, 100), alone, atol=1e-6)
+    assert np.abs(frames(40 + lines.REACH - 2 * FRAME_COLUMNS, 0) - alone).max() > 1e-5  # no less would do
+
+    short, wide = np.zeros((50, 60), np.float32), np.zeros((50, 400), np.float32)
+    short[10:40, 10:40] = rng.random((30, 30))
+    wide[10:40, 10:390] = rng.random((30, 380))
+    probabilities = lambda batch: tf.nn.softmax(reader(batch[..., None])).numpy()
+    [(by_itself, _)] = lines.read_lines([short], probabilities)
+    (beside, _), _ = lines.read_lines([short, wide], probabilities)
+    assert [(s.label, s.first, s.stop) for s in by_itself] == [(s.label, s.first, s.stop) for s in beside]
+    np.testing.assert_allclose([s.frame for s in by_itself], [s.frame for s in beside], atol=1e-6)

@@ -10,6 +10,10 @@ from digits.data.line_format import BOX, FRAME_COLUMNS, HEIGHT, NOT_A_DIGIT, col
 from digits.reading import images, segment
 
 MARGIN = 4  # columns of paper left and right of the line's ink, as training lines have
+# Columns past its own that a frame of the line reader sees (digits.training.model.LineReader's convolutions;
+# tests/test_lines.py measures it). A line followed by this much more paper reads the same alone as beside a
+# wider line in one batch, padded with paper to that line's width.
+REACH = 22
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +63,10 @@ def text_of(symbols: list[Symbol]) -> str:
 @dataclasses.dataclass(frozen=True)
 class Line:
     """A line of ink as the line reader takes it: image [HEIGHT, w] float32 in [0, 1] (w a multiple of
-    FRAME_COLUMNS), and where it came from: image column c is ink column x0 + (c - MARGIN) / scale."""
+    FRAME_COLUMNS), of which the first `frames` frames are the line's (the rest is paper, REACH columns),
+    and where it came from: image column c is ink column x0 + (c - MARGIN) / scale."""
     image: np.ndarray
+    frames: int
     scale: float
     x0: int
     y0: int
@@ -70,18 +76,19 @@ class Line:
 def prepare_line(ink: np.ndarray, pieces: list | None = None) -> Line:
     """Ink [h, w] in [0, 1] (the paper at 0) holding one line -> a Line: cropped to its ink (ink_box), the
     paper's level taken off (without_paper), scaled so that its height is BOX, strokes normalised as a
-    digit's are (images.normalize_strokes), centred in HEIGHT rows with MARGIN columns of paper each side."""
+    digit's are (images.normalize_strokes), centred in HEIGHT rows with MARGIN columns of paper each side,
+    and REACH more after it."""
     y0, y1, x0, x1 = ink_box(ink, pieces)
     crop = without_paper(ink[y0:y1, x0:x1])
     scale = BOX / crop.shape[0]
     width = max(1, round(crop.shape[1] * scale))
     fine = images.normalize_strokes(images.resize(crop, (images.SUPERSAMPLE * BOX, images.SUPERSAMPLE * width)))
     line = np.clip(images.resize(fine, (BOX, width)), 0, 1)
-    total = -(-(width + 2 * MARGIN) // FRAME_COLUMNS) * FRAME_COLUMNS
+    frames = -(-(width + 2 * MARGIN) // FRAME_COLUMNS)
     top = (HEIGHT - BOX) // 2
-    image = np.zeros((HEIGHT, total), np.float32)
+    image = np.zeros((HEIGHT, frames * FRAME_COLUMNS + REACH), np.float32)
     image[top:top + BOX, MARGIN:MARGIN + width] = line
-    return Line(image, scale, int(x0), int(y0), int(y1))
+    return Line(image, frames, scale, int(x0), int(y0), int(y1))
 
 
 def without_paper(ink: np.ndarray) -> np.ndarray:
@@ -121,4 +128,4 @@ def read_lines(inks: list[np.ndarray], probabilities, pieces: list | None = None
     width = max(line.image.shape[1] for line in prepared)
     batch = np.stack([np.pad(line.image, [(0, 0), (0, width - line.image.shape[1])]) for line in prepared])
     frames = np.asarray(probabilities(batch))
-    return [(decode(frames[i, :line.image.shape[1] // FRAME_COLUMNS]), line) for i, line in enumerate(prepared)]
+    return [(decode(frames[i, :line.frames]), line) for i, line in enumerate(prepared)]
