@@ -95,15 +95,17 @@ def print_table(figures: dict, rates: list[float]):
 
 
 def page_latency(url: str, pages: dict, requests: int = 30) -> dict:
-    """Median /api/predict latency (ms) of each page, sent by one client in turn."""
+    """Median /api/predict latency (ms) of each page, sent by one client in turn as a PNG file encoded
+    beforehand, as a client uploads a file (encoding the 6 pen digits' page takes 2.4 ms, one's 0.3 ms)."""
     from digits.reading import images
     from support import traffic
     send = traffic.http_sender(url + '/api/predict', 30, 'image/png')
+    files = {name: images.png_bytes(np.round(page[..., 0] * 255).astype(np.uint8)) for name, page in pages.items()}
     times = {name: [] for name in pages}
     for _ in range(requests):
-        for name, page in pages.items():
+        for name, body in files.items():
             start = time.perf_counter()
-            status, answer = send(images.png_bytes(np.round(page[..., 0] * 255).astype(np.uint8)))
+            status, answer = send(body)
             times[name].append(time.perf_counter() - start)
             assert status == 200, answer
     return {name: 1000 * statistics.median(t) for name, t in times.items()}
