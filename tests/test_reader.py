@@ -267,3 +267,47 @@ def test_pieces_of_one_digit_the_cuts_refused_are_read_by_the_line_reader():
     assert reader.text_of(reader.read(drawing.ink_on_paper(blob), bars_and_a_blob, 'mark', one)) == '?'
     unsure, _ = line_reading({16: 5}, sure=reader.LINE_CONFIDENCE - 0.1)
     assert reader.text_of(reader.read(two, bars_and_a_blob, 'pieces', unsure)) == '??'
+
+
+def reading_each_run(labels: list, sure: float):
+    """A stand-in line reader: in each line, the k-th run of columns holding ink reads labels[k] at `sure`
+    (at the run's middle frame; the blank elsewhere)."""
+    def read(lines: np.ndarray) -> np.ndarray:
+        frames = np.zeros((len(lines), lines.shape[2] // FRAME_COLUMNS, NOT_A_DIGIT + 2), np.float32)
+        frames[..., -1] = 1.0
+        for line, out in zip(lines, frames):
+            inked = np.flatnonzero(np.diff(np.concatenate([[0], (line > 0.5).any(axis=0), [0]]).astype(int)))
+            for label, (start, stop) in zip(labels, inked.reshape(-1, 2)):
+                out[(start + stop) // 2 // FRAME_COLUMNS] = (1 - sure) / (NOT_A_DIGIT + 1)
+                out[(start + stop) // 2 // FRAME_COLUMNS, label] = sure
+        return frames
+    return read
+
+
+def hesitant(batch: np.ndarray) -> np.ndarray:
+    """A stand-in digit model that reads every mark as a 7 at 60% and a 1 at 40% (neither refused nor a word)."""
+    probs = np.zeros((len(batch), 10))
+    probs[:, 7], probs[:, 1] = 0.6, 0.4
+    return probs
+
+
+def test_digits_the_line_reader_reads_as_the_cuts_do_are_read_by_both_models():
+    """Where the line reader reads as many digits as the cuts found, each digit's probabilities are the two
+    models' product (the line reader's at LINE_WEIGHT): a digit the digit model hesitates over reads as the
+    line reader is sure of, a digit it refused in a number is read where the line reader is sure of it; a
+    mark refused alone stays refused, a word stays a word, and a line read with a mark is the cuts'."""
+    bar, blob = bar_and_blob()
+    two = synthetic.spaced_number(np.stack([bar, bar]), [12, 0])
+    assert reader.text_of(reader.read(two, hesitant, 'two')) == '77'
+    [first, second] = reader.read(two, hesitant, 'two', reading_each_run([1, 7], sure=0.9))
+    assert (first.digit, second.digit) == (1, 7) and first.probabilities.sum() == pytest.approx(1.0)
+    assert first.probabilities[1] > 0.8 and first.probabilities.dtype == np.float32  # the digit model's 0.4
+    number = synthetic.spaced_number(np.stack([bar, blob, bar, bar]), [12, 12, 12, 0])
+    sure_five = reading_each_run([1, 5, 1, 1], 0.99)
+    assert reader.text_of(reader.read(number, bars_and_a_blob, 'number', sure_five)) == '1511'
+    alone = drawing.ink_on_paper(blob)
+    assert reader.text_of(reader.read(alone, bars_and_a_blob, 'mark', reading_each_run([5], 0.9))) == '?'
+    word = synthetic.spaced_number(np.stack([bar, bar, bar]), [12, 12, 0])
+    assert reader.text_of(reader.read(word, three_way, 'word', reading_each_run([1, 1, 1], 0.9))) == '???'
+    marked = reader.read(two, hesitant, 'marked', reading_each_run([1, NOT_A_DIGIT], 0.9))
+    assert reader.text_of(marked) == '77'  # the line reader reads a mark: the cuts' reading stands
