@@ -178,14 +178,25 @@ def line_reading(path: dict, sure: float):
 
     def read(lines: np.ndarray) -> np.ndarray:
         calls.append(lines.shape)
-        frames = np.full((len(lines), lines.shape[2] // FRAME_COLUMNS, NOT_A_DIGIT + 2), 0.0, np.float32)
-        frames[..., -1] = 1.0
+        frames = blank_frames(lines)
         for column, k in path.items():
-            frames[:, column // FRAME_COLUMNS] = (1 - sure) / (NOT_A_DIGIT + 1)
-            frames[:, column // FRAME_COLUMNS, k] = sure
+            read_at(frames, column, k, sure)
         return frames
 
     return read, calls
+
+
+def blank_frames(lines: np.ndarray) -> np.ndarray:
+    """A stand-in line reader's frames [n, w / FRAME_COLUMNS, classes] for lines [n, HEIGHT, w]: all blank."""
+    frames = np.zeros((len(lines), lines.shape[2] // FRAME_COLUMNS, NOT_A_DIGIT + 2), np.float32)
+    frames[..., -1] = 1.0
+    return frames
+
+
+def read_at(frames: np.ndarray, column: int, label: int, sure: float):
+    """Sets, in place, the frame of line column `column` in frames [..., frames, classes] to read label at sure."""
+    frames[..., column // FRAME_COLUMNS, :] = (1 - sure) / (NOT_A_DIGIT + 1)
+    frames[..., column // FRAME_COLUMNS, label] = sure
 
 
 def touching_blobs() -> np.ndarray:
@@ -273,13 +284,11 @@ def reading_each_run(labels: list, sure: float):
     """A stand-in line reader: in each line, the k-th run of columns holding ink reads labels[k] at `sure`
     (at the run's middle frame; the blank elsewhere)."""
     def read(lines: np.ndarray) -> np.ndarray:
-        frames = np.zeros((len(lines), lines.shape[2] // FRAME_COLUMNS, NOT_A_DIGIT + 2), np.float32)
-        frames[..., -1] = 1.0
+        frames = blank_frames(lines)
         for line, out in zip(lines, frames):
             inked = np.flatnonzero(np.diff(np.concatenate([[0], (line > 0.5).any(axis=0), [0]]).astype(int)))
             for label, (start, stop) in zip(labels, inked.reshape(-1, 2)):
-                out[(start + stop) // 2 // FRAME_COLUMNS] = (1 - sure) / (NOT_A_DIGIT + 1)
-                out[(start + stop) // 2 // FRAME_COLUMNS, label] = sure
+                read_at(out, (start + stop) // 2, label, sure)
         return frames
     return read
 

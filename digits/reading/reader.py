@@ -89,10 +89,15 @@ def entropy(probabilities: np.ndarray) -> float:
 
 
 def refuse_words(readings: list[Reading]) -> list[Reading]:
-    """readings, every mark refused if they are a word's (WORD_ENTROPY)."""
-    if len(readings) < 2 or np.mean([entropy(r.probabilities) for r in readings]) <= WORD_ENTROPY:
+    """readings, every mark refused if they are a word's (reads_as_word)."""
+    if not reads_as_word(readings):
         return readings
     return [dataclasses.replace(r, in_word=True) for r in readings]
+
+
+def reads_as_word(readings: list[Reading]) -> bool:
+    """Whether two marks or more are read, on average, no surer than WORD_ENTROPY: a word, not a number."""
+    return len(readings) >= 2 and np.mean([entropy(r.probabilities) for r in readings]) > WORD_ENTROPY
 
 
 def text_of(readings: list[Reading]) -> str:
@@ -192,9 +197,9 @@ def read_touching_as_lines(plans: list, results: list, line_probabilities):
 
 def read_alike(symbols: list[lines.Symbol], readings: list[Reading]) -> bool:
     """Whether the line reader reads as many symbols as the cuts found, none of them a mark, in a line the
-    cuts do not read as a word (refuse_words): the two models then read the same digits."""
+    cuts do not read as a word (reads_as_word): the two models then read the same digits."""
     return (len(symbols) == len(readings) > 0 and all(s.label != NOT_A_DIGIT for s in symbols)
-            and not refuse_words(readings)[0].in_word)
+            and not reads_as_word(readings))
 
 
 def read_by_both(reading: Reading, symbol: lines.Symbol, count: int) -> Reading:
