@@ -96,6 +96,26 @@ def test_an_evenly_lit_page_without_lines_is_read_as_before():
     np.testing.assert_allclose(page.ink_of(grey), want, atol=1e-6)
 
 
+def test_the_papers_light_is_judged_even_or_not_from_the_pixels_where_it_is_extreme():
+    """light_range, which spreads the light's grid to a few pixels only (the edges, and either side of each
+    cell's centre), is the range of the light spread to every pixel: on grids of every size, whose extremes
+    often lie at the edges, where the light is extrapolated."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        h, w = (int(n) for n in rng.integers(1, 300, 2))
+        cell = max(2, max(h, w) // page.LIGHT_CELLS)
+        grid = rng.random((-(-h // cell), -(-w // cell)))
+        light = page.spread(grid, cell, (h, w))
+        assert page.light_range(grid, cell, (h, w)) == pytest.approx(light.max() - light.min(), abs=1e-12)
+
+
+def test_the_papers_light_is_spread_linearly_between_the_cells_centres_and_beyond():
+    """A grid of two cells 10 pixels wide, 0.2 and 0.6: 0.2 at the first centre (pixel 4.5), rising 0.04 a
+    pixel, past the second centre (14.5) too."""
+    light = page.spread(np.array([[0.2, 0.6]]), 10, (1, 20))
+    np.testing.assert_allclose(light[:, [0, 4, 5, 14, 19]], [[0.02, 0.18, 0.22, 0.58, 0.78]])
+
+
 def test_lines_of_a_page_photographed_askew_are_found_and_removed():
     """Rules at 2.5 degrees, which no row holds for long: the page is turned level to find them, and they
     go, but for where the stroke crosses; a level page is not searched (its lines are found as they are)."""

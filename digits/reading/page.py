@@ -57,16 +57,17 @@ def paper_relative(grey: np.ndarray) -> np.ndarray:
     paper = float(np.median(border))
     if paper <= 0.5:  # light ink on dark paper (a blackboard, an inverted scan): no shadows to even
         return np.clip(grey - paper, 0.0, 1.0)
-    local = paper_light(grey)
-    if local.max() - local.min() <= UNEVEN:
+    light, cell = paper_light(grey)
+    if light_range(light, cell, grey.shape) <= UNEVEN:
         return np.clip(paper - grey, 0.0, 1.0)
+    local = spread(light, cell, grey.shape)
     return np.clip((local - grey) / np.maximum(local, 0.05), 0.0, 1.0)
 
 
-def paper_light(grey: np.ndarray) -> np.ndarray:
-    """The paper's brightness near each pixel [h, w]: each cell's brightest pixels (the paper between
-    strokes), the brightest of each cell's neighbours (a cell inside a thick stroke takes the paper beside
-    it), smoothed, and spread back to the pixels."""
+def paper_light(grey: np.ndarray) -> tuple[np.ndarray, int]:
+    """The paper's brightness on a coarse grid of cells, and the cells' width in pixels: each cell's
+    brightest pixels (the paper between strokes), the brightest of each cell's neighbours (a cell inside a
+    thick stroke takes the paper beside it), smoothed; spread() takes it back to the pixels."""
     h, w = grey.shape
     cell = max(2, max(h, w) // LIGHT_CELLS)
     rows, cols = -(-h // cell), -(-w // cell)
@@ -74,27 +75,43 @@ def paper_light(grey: np.ndarray) -> np.ndarray:
     blocks = padded.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
     light = np.percentile(blocks, 90, axis=-1)
     light = neighbourhood(light, np.maximum)
-    light = (neighbourhood(light, np.add) + light) / 10  # a 3x3 mean
-    return spread(light, cell, (h, w))
+    return (neighbourhood(light, np.add) + light) / 10, cell  # a 3x3 mean
+
+
+def light_range(grid: np.ndarray, cell: int, shape) -> float:
+    """max - min of spread(grid, cell, shape), from the few pixels where it can be extreme (it is linear
+    between the cells' centres): most pages are evenly lit, and the whole map of their light is not needed.
+    Spreading it to every pixel is a matrix product that, on a busy machine, waits for BLAS's threads."""
+    rows, cols = extreme_pixels(grid.shape[0], cell, shape[0]), extreme_pixels(grid.shape[1], cell, shape[1])
+    light = interpolation(grid.shape[0], cell, rows) @ grid @ interpolation(grid.shape[1], cell, cols).T
+    return float(light.max() - light.min())
+
+
+def extreme_pixels(cells: int, cell: int, n: int) -> np.ndarray:
+    """Of the pixels 0..n-1: the two ends, and those either side of each of `cells` centres `cell` apart."""
+    centres = (np.arange(cells) + 0.5) * cell - 0.5
+    ends = np.concatenate([np.floor(centres), np.ceil(centres), [0, n - 1]])
+    return np.unique(np.clip(ends, 0, n - 1)).astype(int)
 
 
 def spread(grid: np.ndarray, cell: int, shape) -> np.ndarray:
     """A grid of cells `cell` pixels wide, interpolated linearly between the cells' centres to [h, w], and
     beyond the outer centres along the slope there (a shadow keeps darkening to the picture's edge)."""
-    return interpolation(grid.shape[0], cell, shape[0]) @ grid @ interpolation(grid.shape[1], cell, shape[1]).T
+    rows, cols = np.arange(shape[0]), np.arange(shape[1])
+    return interpolation(grid.shape[0], cell, rows) @ grid @ interpolation(grid.shape[1], cell, cols).T
 
 
-def interpolation(cells: int, cell: int, n: int) -> np.ndarray:
-    """[n, cells]: the weights that interpolate values at the centres of `cells` cells `cell` pixels wide
-    at pixels 0..n-1, linearly, and past the first and last centre along the slope there."""
-    position = (np.arange(n) + 0.5) / cell - 0.5  # in cells, 0 at the first centre
+def interpolation(cells: int, cell: int, pixels: np.ndarray) -> np.ndarray:
+    """[len(pixels), cells]: the weights that interpolate values at the centres of `cells` cells `cell`
+    pixels wide at the given pixels, linearly, and past the first and last centre along the slope there."""
+    position = (pixels + 0.5) / cell - 0.5  # in cells, 0 at the first centre
     if cells == 1:
-        return np.ones((n, 1))
+        return np.ones((len(pixels), 1))
     left = np.clip(np.floor(position), 0, cells - 2).astype(int)
     frac = position - left  # below 0 or above 1 past the outer centres: extrapolated
-    weights = np.zeros((n, cells))
-    weights[np.arange(n), left] = 1 - frac
-    weights[np.arange(n), left + 1] = frac
+    weights = np.zeros((len(pixels), cells))
+    weights[np.arange(len(pixels)), left] = 1 - frac
+    weights[np.arange(len(pixels)), left + 1] = frac
     return weights
 
 
