@@ -20,7 +20,7 @@ from digits.errors import DigitsError
 from digits.reading import images, lines, page, segment
 
 MAX_DIGITS = 12  # on one line
-MAX_SIDE = 1024  # the ink is segmented at most this many pixels on its long side
+MAX_SIDE = 1024  # a picture is cleaned and segmented at most this many pixels on its long side
 MERGE_GAP = 0.08  # of the line's height: pieces closer than this may be one digit (the model decides)
 # A piece shorter than SHORT x the line's height (below) may be one digit with its neighbour this far apart (of
 # the line's height): a scan's stray fragment 2-4 px beside a digit, which the digit model, trained on MNIST's
@@ -252,13 +252,14 @@ class Plan:
 
 def plan_reading(image: np.ndarray, name: str) -> Plan:
     """Segments an image and prepares every candidate digit; DigitsError for a blank page or too many marks."""
+    grey = images.to_grey(image)
+    scale = min(1.0, MAX_SIDE / max(grey.shape))
+    if scale < 1:  # before the page is cleaned, whose steps count in pixels (a line's gaps, its crossings)
+        grey = images.resize(grey, (max(1, round(grey.shape[0] * scale)), max(1, round(grey.shape[1] * scale))))
     try:
-        ink = page.ink_of(images.to_grey(image))
+        ink = page.ink_of(grey)
     except DigitsError as e:
         raise DigitsError(f'{name}: {e}') from None
-    scale = min(1.0, MAX_SIDE / max(ink.shape))
-    if scale < 1:
-        ink = images.resize(ink, (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))))
     pieces = segment.find_pieces(ink)
     if not pieces:
         raise DigitsError(f'{name}: blank: no ink differs from the paper')
