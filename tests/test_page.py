@@ -65,6 +65,38 @@ def test_a_forms_lines_go_though_its_digits_are_written_up_to_its_outer_sides():
     assert (cleaned[35:85, 23:29] == 0.9).all() and len(segment.find_pieces(cleaned)) == 3
 
 
+def with_the_page_round_it(grey: np.ndarray) -> np.ndarray:
+    """A picture [h, w] in the middle of a page 8/5 its size, a little darker (a form photographed whole)."""
+    h, w = grey.shape
+    return np.pad(grey, [(3 * h // 10, 3 * h // 10), (3 * w // 10, 3 * w // 10)], constant_values=0.93)
+
+
+def test_a_comb_field_narrower_than_the_picture_goes_and_leaves_one_piece_per_digit():
+    """A form photographed with the page round it: its lines run 5/8 of the picture's width, short of a
+    ruled page's, but they are joined by box sides, as thin as lines, as long as the boxes are wide."""
+    rng = np.random.default_rng(0)
+    for n in (2, 4, 6):
+        digits = np.zeros((n, 28, 28), np.uint8)
+        for k, digit in enumerate(digits):
+            digit[5:23, 11 + k % 3:16 + k % 3] = 255
+        grey = synthetic.written_on('form', digits, rng) @ np.array([0.299, 0.587, 0.114], np.float32)
+        pieces = segment.find_pieces(page.ink_of(with_the_page_round_it(grey)))
+        assert len(pieces) == n, [(p.x0, p.x1, p.y0, p.y1) for p in pieces]
+    blank = synthetic.blank_paper('form', rng) @ np.array([0.299, 0.587, 0.114])
+    with pytest.raises(DigitsError, match='^blank: no ink differs from the paper$'):
+        page.ink_of(with_the_page_round_it(blank))
+
+
+def test_strokes_of_a_small_picture_are_not_a_comb_field():
+    """Three thin strokes between two bars, in a picture 28 pixels tall: as thin as lines may be (3 pixels)
+    and about as far apart as the bars, but shorter than a comb field's sides (6x that); kept."""
+    ink = np.zeros((28, 40), np.float32)
+    ink[4:6, 3:25] = ink[20:22, 3:25] = 0.9  # 55% of the picture's width: no ruled page's line
+    for x in (3, 13, 23):
+        ink[4:22, x:x + 2] = 0.9
+    np.testing.assert_array_equal(page.remove_lines(ink), ink)
+
+
 @pytest.mark.parametrize('paper', ['ruled', 'squared', 'form'])
 def test_a_page_of_nothing_but_printed_lines_is_blank(paper):
     for seed in range(3):

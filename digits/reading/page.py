@@ -21,6 +21,10 @@ BEYOND = 0.02  # of its length (2 pixels at least): how far a line reaches past 
 # A vertical run across two horizontal lines this many times as long as the rows between them is a margin: a
 # digit written across two rules reaches a little past them (a box's side not at all).
 MARGIN_REACH = 1.8
+# A form's comb field narrower than the picture (its lines shorter than LINE_SPAN of it) is found by its boxes'
+# sides, this many times as long as a line may be thick: in a picture of a digit 28 pixels tall, strokes 3
+# pixels thick are as thin as lines, and a digit's strokes would otherwise make boxes.
+COMB_SIDE = 6
 # A faint line photographed breaks into dashes where it falls between rows of pixels: gaps this long (pixels)
 # are bridged when runs of ink are measured.
 LINE_GAP = 3
@@ -237,7 +241,7 @@ def remove_level_lines(ink: np.ndarray, area: np.ndarray | None = None, mask: np
     where ink is darker than paper by LINE_INK."""
     mask = ink > LINE_INK if mask is None else mask
     area = np.ones_like(mask) if area is None else area
-    rows = line_rows(mask, area.sum(axis=1))
+    rows = line_rows(mask, area.sum(axis=1)) | comb_rows(mask)
     rows = printed_rows(mask, rows, line_columns(mask, rows, area.sum(axis=0)))
     columns = line_columns(mask, rows, area.sum(axis=0))
     lines = np.zeros_like(mask)
@@ -285,6 +289,22 @@ def line_rows(mask: np.ndarray, widths: np.ndarray) -> np.ndarray:
     long = mask.sum(axis=1) >= span  # a run that long needs that much ink in its row: most rows stop here
     long[long] = longest_runs(bridged(mask[long])) >= span[long]
     return thin_bands(long, thickness_limit(mask.shape))
+
+
+def comb_rows(mask: np.ndarray) -> np.ndarray:
+    """[h] bool: the top and bottom lines of a form's comb field narrower than the picture (a form photographed
+    with the page round it): lines LINE_SPAN of the ink's width long, joined by three box sides or more
+    (box_sides), as thin as lines and COMB_SIDE times as long as a line may be thick."""
+    inked = np.flatnonzero(mask.any(axis=0))
+    if not len(inked):
+        return np.zeros(mask.shape[0], bool)
+    bands = bands_of(line_rows(mask, np.full(mask.shape[0], inked[-1] - inked[0] + 1)))
+    combs, limit = np.zeros(mask.shape[0], bool), thickness_limit(mask.shape)
+    for top, bottom in zip(bands, bands[1:]):
+        sides = bands_of(thin_bands(box_sides(mask, top, bottom), limit))
+        if len(sides) >= 3 and bottom[0] - top[-1] >= COMB_SIDE * limit:
+            combs[top] = combs[bottom] = True
+    return combs
 
 
 def printed_rows(mask: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
