@@ -87,6 +87,19 @@ def test_a_comb_field_narrower_than_the_picture_goes_and_leaves_one_piece_per_di
         page.ink_of(with_the_page_round_it(blank))
 
 
+def test_a_comb_field_photographed_askew_with_the_page_round_it_goes():
+    """The same form turned 1-4 degrees, then the page round it: its lines are looked for askew by the ink's
+    width, not the picture's, and the form is turned level to find them."""
+    rng = np.random.default_rng(1)
+    for n in (3, 5):
+        digits = np.zeros((n, 28, 28), np.uint8)
+        for k, digit in enumerate(digits):
+            digit[5:23, 11 + k % 3:16 + k % 3] = 255
+        form = synthetic.turned(synthetic.written_on('form', digits, rng), rng)
+        pieces = segment.find_pieces(page.ink_of(with_the_page_round_it(form @ np.array([0.299, 0.587, 0.114]))))
+        assert len(pieces) == n, [(p.x0, p.x1, p.y0, p.y1) for p in pieces]
+
+
 def test_strokes_of_a_small_picture_are_not_a_comb_field():
     """Three thin strokes between two bars, in a picture 28 pixels tall: as thin as lines may be (3 pixels)
     and about as far apart as the bars, but shorter than a comb field's sides (6x that); kept."""

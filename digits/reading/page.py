@@ -152,7 +152,9 @@ def line_slope(mask: np.ndarray) -> float:
     ink across the picture) or there are none: the slope along which the sheared mask's ink gathers most
     into a few rows (the sum of its rows' squared counts), if a thin band of its rows then holds a run of
     ink long enough for a line."""
-    span = LINE_SPAN * mask.shape[1]
+    inked = np.flatnonzero(mask.any(axis=0))
+    width = inked[-1] - inked[0] + 1 if len(inked) else mask.shape[1]  # a form's page round it is no line
+    span = LINE_SPAN * width
     full = mask.sum(axis=1) >= EDGE_SPAN * mask.shape[1]  # the run needs that much ink in its row
     if full.any() and longest_runs(mask[full]).max() >= EDGE_SPAN * mask.shape[1]:
         return 0.0  # a run that long is a level line: one askew, or a thick one, does not keep to one row
@@ -162,7 +164,7 @@ def line_slope(mask: np.ndarray) -> float:
     coarse_rows = sheared_rows(small)
     scores = np.array([np.square(coarse_rows(degrees)).sum() for degrees in COARSE_DEGREES])
     tied = COARSE_DEGREES[scores == scores.max()]  # a reduced mask may hold slopes a degree apart alike
-    if not holds_line(coarse_rows(tied[np.abs(tied).argmin()]), LINE_SPAN * small.shape[1], small.shape):
+    if not holds_line(coarse_rows(tied[np.abs(tied).argmin()]), span / (mask.shape[1] / small.shape[1]), small.shape):
         return 0.0
     fine_rows, fine_runs = sheared_rows(mask), sheared_runs(mask)
     fine = np.round(np.arange(tied.min() - FINE_SPAN, tied.max() + FINE_SPAN + 1e-9, FINE_STEP), 2)  # 0.0, not 1e-16
