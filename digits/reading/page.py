@@ -152,9 +152,7 @@ def line_slope(mask: np.ndarray) -> float:
     ink across the picture) or there are none: the slope along which the sheared mask's ink gathers most
     into a few rows (the sum of its rows' squared counts), if a thin band of its rows then holds a run of
     ink long enough for a line."""
-    inked = np.flatnonzero(mask.any(axis=0))
-    width = inked[-1] - inked[0] + 1 if len(inked) else mask.shape[1]  # a form's page round it is no line
-    span = LINE_SPAN * width
+    span = LINE_SPAN * ink_width(mask)  # a form's page round it is no line
     full = mask.sum(axis=1) >= EDGE_SPAN * mask.shape[1]  # the run needs that much ink in its row
     if full.any() and longest_runs(mask[full]).max() >= EDGE_SPAN * mask.shape[1]:
         return 0.0  # a run that long is a level line: one askew, or a thick one, does not keep to one row
@@ -297,16 +295,19 @@ def comb_rows(mask: np.ndarray) -> np.ndarray:
     """[h] bool: the top and bottom lines of a form's comb field narrower than the picture (a form photographed
     with the page round it): lines LINE_SPAN of the ink's width long, joined by three box sides or more
     (box_sides), as thin as lines and COMB_SIDE times as long as a line may be thick."""
-    inked = np.flatnonzero(mask.any(axis=0))
-    if not len(inked):
-        return np.zeros(mask.shape[0], bool)
-    bands = bands_of(line_rows(mask, np.full(mask.shape[0], inked[-1] - inked[0] + 1)))
+    bands = bands_of(line_rows(mask, np.full(mask.shape[0], ink_width(mask))))
     combs, limit = np.zeros(mask.shape[0], bool), thickness_limit(mask.shape)
     for top, bottom in zip(bands, bands[1:]):
         sides = bands_of(thin_bands(box_sides(mask, top, bottom), limit))
         if len(sides) >= 3 and bottom[0] - top[-1] >= COMB_SIDE * limit:
             combs[top] = combs[bottom] = True
     return combs
+
+
+def ink_width(mask: np.ndarray) -> int:
+    """The columns from the first with ink to the last (the picture's width if it has none)."""
+    inked = np.flatnonzero(mask.any(axis=0))
+    return int(inked[-1] - inked[0] + 1) if len(inked) else mask.shape[1]
 
 
 def printed_rows(mask: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
